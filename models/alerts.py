@@ -1,0 +1,89 @@
+"""Alert records as the contract defines them, and their severity episodes.
+
+An alert is sent once per subject per severity episode: when a score first
+reaches a severity, and again only when it climbs to a higher one. The
+episode ends when the score falls below `reset_below`, so a later relapse
+opens a new episode with new ids. The id hashes subject, severity and the
+event time the episode began, so a replay or a redelivery recomputes the same
+id and consumers can deduplicate on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models.signals import Signal
+from models.text import fingerprint
+
+SEVERITIES = ("low", "medium", "high", "critical")
+ACTIONS = ("observe", "throttle", "challenge", "suspend")
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Score at which each severity starts, and below which an episode ends."""
+
+    low: float = 0.5
+    medium: float = 0.7
+    high: float = 0.85
+    critical: float = 0.95
+    reset_below: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.reset_below <= self.low <= self.medium <= self.high <= self.critical <= 1:
+            raise ValueError("thresholds must satisfy 0 <= reset_below <= low <= medium <= "
+                             "high <= critical <= 1")
+
+    def severity(self, score: float) -> int:
+        """Index into SEVERITIES of the highest severity reached, -1 for none."""
+        levels = (self.low, self.medium, self.high, self.critical)
+        return max((i for i, t in enumerate(levels) if score >= t), default=-1)
+
+
+def alert_id(kind: str, subject: str, severity: str, episode_start: float) -> str:
+    return fingerprint(f"{kind}|{subject}|{severity}|{episode_start!r}")
+
+
+def reasons_json(reasons: list[Signal], limit: int = 8) -> list[dict[str, Any]]:
+    return [
+        {"signal": s.name, "value": round(s.value, 4), "baseline": s.baseline,
+         "contribution": round(s.contribution, 4)}
+        for s in reasons[:limit]
+    ]
+
+
+def build_alert(
+    *,
+    kind: str,
+    subject: str,
+    accounts: list[str],
+    account_count: int,
+    score: float,
+    severity: int,
+    episode_start: float,
+    reasons: list[Signal],
+    evidence: dict[str, Any],
+    ts: float,
+    first_seen: float,
+    events_seen: int,
+    model_version: str,
+) -> dict[str, Any]:
+    """One alert in the contract's shape (no prompt text can reach it: only fingerprints)."""
+    sev = SEVERITIES[severity]
+    return {
+        "alert_id": alert_id(kind, subject, sev, episode_start),
+        "kind": kind,
+        "subject": subject,
+        "accounts": accounts,
+        "account_count": account_count,
+        "score": round(score, 4),
+        "severity": sev,
+        "action": ACTIONS[severity],
+        "reasons": reasons_json(reasons),
+        "evidence": evidence,
+        "ts": ts,
+        "first_seen": first_seen,
+        "events_seen": events_seen,
+        "model_version": model_version,
+    }

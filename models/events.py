@@ -1,0 +1,309 @@
+"""Parsing and validation of request events against the wire contract.
+
+`parse_event` turns the raw bytes of one Kafka record into an `Event`, or a
+`Rejection` whose `reason` is one of the stable dead-letter codes. The prompt
+and system text are reduced to fingerprints and flags here and never leave
+this function: an `Event` holds no text, so nothing downstream (tables,
+changelogs, alerts, logs) can leak it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from models.text import (
+    FOCUS_TASKS,
+    elicits_chain_of_thought,
+    exact_fingerprint,
+    looks_like_coding,
+    template_fingerprint,
+)
+
+#: records larger than this are dead-lettered unread (contract: 1 MiB)
+MAX_RECORD_BYTES = 1 << 20
+#: event times outside [2000-01-01, 2100-01-01) are not plausible request times
+MIN_TS = 946_684_800.0
+MAX_TS = 4_102_444_800.0
+MAX_ID_LEN = 128
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
+
+#: stable dead-letter reason codes (the `x-dlq-reason` header)
+REASONS = (
+    "too_large",
+    "invalid_json",
+    "not_object",
+    "missing_field",
+    "bad_type",
+    "bad_value",
+    "bad_timestamp",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    """Why a record was refused: a stable code and a human-readable message."""
+
+    reason: str
+    error: str
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, error: str) -> None:
+        super().__init__(error)
+        self.rejection = Rejection(reason, error)
+
+
+@dataclass(slots=True)
+class Event:
+    """One validated request event, text already reduced to fingerprints.
+
+    Optional contract fields are `None` when absent (unknown, never zero).
+    `template_fp` groups prompts of one template, `prompt_fp` identifies an
+    exact prompt, `focus` says the request is coding or agentic work (from the
+    gateway's `task` label, or a keyword test on the text), `cot` that the
+    prompt elicits chain-of-thought.
+    """
+
+    event_id: str
+    ts: float
+    account_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    org_id: str | None = None
+    api_key_id: str | None = None
+    endpoint: str | None = None
+    max_tokens: int | None = None
+    stop_reason: str | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+    stream: bool | None = None
+    turns: int | None = None
+    tools: int | None = None
+    tool_calls: int | None = None
+    task: str | None = None
+    prompt_fp: str | None = None
+    template_fp: str | None = None
+    system_fp: str | None = None
+    focus: bool | None = None
+    cot: bool | None = None
+    ip: str | None = None
+    asn: int | None = None
+    country: str | None = None
+    user_agent: str | None = None
+    ja4: str | None = None
+    sdk: str | None = None
+    payment_fp: str | None = None
+    account_created: float | None = None
+
+    def to_wire(self) -> bytes:
+        """Compact JSON of the non-empty fields, for the internal re-keyed topic."""
+        return orjson.dumps({k: v for k in _FIELD_NAMES if (v := getattr(self, k)) is not None})
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Event:
+        """Inverse of `to_wire` (trusted input: written by `to_wire` only)."""
+        return cls(**orjson.loads(data))
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Event))
+
+
+def parse_event(raw: bytes | None) -> Event | Rejection:
+    """Validate one raw record; never raises."""
+    if raw is None:
+        return Rejection("invalid_json", "record has no value (tombstone)")
+    if len(raw) > MAX_RECORD_BYTES:
+        return Rejection("too_large", f"record is {len(raw)} bytes, limit {MAX_RECORD_BYTES}")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejection("invalid_json", f"not valid JSON: {exc}")
+    if not isinstance(doc, dict):
+        return Rejection("not_object", f"event must be a JSON object, got {type(doc).__name__}")
+    try:
+        return _build(doc)
+    except _Reject as exc:
+        return exc.rejection
+
+
+def _build(doc: dict[str, Any]) -> Event:
+    ev = Event(
+        event_id=_ident(doc, "event_id", required=True),  # type: ignore[arg-type]
+        ts=_time(doc, "ts", required=True),  # type: ignore[arg-type]
+        account_id=_ident(doc, "account_id", required=True),  # type: ignore[arg-type]
+        model=_string(doc, "model", required=True),  # type: ignore[arg-type]
+        input_tokens=_count(doc, "input_tokens", required=True),  # type: ignore[arg-type]
+        output_tokens=_count(doc, "output_tokens", required=True),  # type: ignore[arg-type]
+        org_id=_string(doc, "org_id"),
+        api_key_id=_string(doc, "api_key_id"),
+        endpoint=_string(doc, "endpoint"),
+        max_tokens=_count(doc, "max_tokens"),
+        stop_reason=_string(doc, "stop_reason"),
+        status=_count(doc, "status"),
+        latency_ms=_number(doc, "latency_ms"),
+        stream=_flag(doc, "stream"),
+        turns=_count(doc, "turns", minimum=1),
+        tools=_count(doc, "tools"),
+        tool_calls=_count(doc, "tool_calls"),
+        task=_string(doc, "task"),
+        prompt_fp=_hex16(doc, "prompt_fp"),
+        system_fp=_hex16(doc, "system_fp"),
+        payment_fp=_string(doc, "payment_fp"),
+        account_created=_time(doc, "account_created"),
+    )
+    _client(doc, ev)
+    _text_signals(doc, ev)
+    return ev
+
+
+def _text_signals(doc: dict[str, Any], ev: Event) -> None:
+    """Derive fingerprints and task flags from `prompt`/`system`; the text goes no further."""
+    prompt = _string(doc, "prompt", limit=None)
+    system = _string(doc, "system", limit=None)
+    if prompt is not None:
+        ev.prompt_fp = exact_fingerprint(prompt)
+        ev.template_fp = template_fingerprint(prompt)
+        ev.cot = elicits_chain_of_thought(prompt)
+    elif ev.prompt_fp is not None:
+        ev.template_fp = ev.prompt_fp  # a fingerprint-only gateway: exact repeats only
+    if system is not None:
+        ev.system_fp = exact_fingerprint(system)
+    if ev.task is not None:
+        ev.focus = ev.task in FOCUS_TASKS
+    elif prompt is not None:
+        ev.focus = looks_like_coding(prompt) or bool(ev.tools)
+
+
+def _client(doc: dict[str, Any], ev: Event) -> None:
+    client = doc.get("client")
+    if client is None:
+        return
+    if not isinstance(client, dict):
+        raise _Reject("bad_type", "client must be an object")
+    ev.ip = _string(client, "ip", name="client.ip")
+    ev.asn = _count(client, "asn", name="client.asn")
+    ev.country = _string(client, "country", name="client.country")
+    ev.user_agent = _string(client, "user_agent", name="client.user_agent")
+    ev.ja4 = _string(client, "ja4", name="client.ja4")
+    ev.sdk = _string(client, "sdk", name="client.sdk")
+
+
+def _present(doc: dict[str, Any], key: str, required: bool, name: str) -> Any:
+    value = doc.get(key)
+    if value is None and required:
+        raise _Reject("missing_field", f"required field {name!r} is missing or null")
+    return value
+
+
+def _string(
+    doc: dict[str, Any],
+    key: str,
+    *,
+    required: bool = False,
+    name: str | None = None,
+    limit: int | None = 1024,
+) -> str | None:
+    name = name or key
+    value = _present(doc, key, required, name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Reject("bad_type", f"{name} must be a string, got {type(value).__name__}")
+    if limit is not None and len(value) > limit:
+        raise _Reject("bad_value", f"{name} is longer than {limit} characters")
+    return value
+
+
+def _ident(doc: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    """An id: 1..128 printable characters (control characters would poison keys and logs)."""
+    value = _string(doc, key, required=required, limit=None)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_ID_LEN:
+        raise _Reject("bad_value", f"{key} must be 1..{MAX_ID_LEN} characters, got {len(value)}")
+    if not value.isprintable():
+        raise _Reject("bad_value", f"{key} contains control or unprintable characters")
+    return value
+
+
+def _count(
+    doc: dict[str, Any], key: str, *, required: bool = False, minimum: int = 0,
+    name: str | None = None,
+) -> int | None:
+    name = name or key
+    value = _present(doc, key, required, name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Reject("bad_type", f"{name} must be an integer, got {type(value).__name__}")
+    if not minimum <= value < 1 << 53:
+        raise _Reject("bad_value", f"{name} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _number(doc: dict[str, Any], key: str) -> float | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Reject("bad_type", f"{key} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise _Reject("bad_value", f"{key} must be finite")
+    return float(value)
+
+
+def _flag(doc: dict[str, Any], key: str) -> bool | None:
+    value = doc.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise _Reject("bad_type", f"{key} must be a boolean, got {type(value).__name__}")
+
+
+def _hex16(doc: dict[str, Any], key: str) -> str | None:
+    value = _string(doc, key)
+    if value is not None and not _HEX16.match(value):
+        raise _Reject("bad_value", f"{key} must be 16 hex characters")
+    return value.lower() if value is not None else None
+
+
+def _time(doc: dict[str, Any], key: str, *, required: bool = False) -> float | None:
+    value = _present(doc, key, required, key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _Reject("bad_timestamp", f"{key} must be epoch seconds or RFC 3339, got a boolean")
+    if isinstance(value, int | float):
+        ts = float(value)
+    elif isinstance(value, str):
+        ts = parse_rfc3339(value, key)
+    else:
+        raise _Reject("bad_timestamp", f"{key} must be epoch seconds or RFC 3339")
+    if not (math.isfinite(ts) and MIN_TS <= ts < MAX_TS):
+        raise _Reject("bad_timestamp", f"{key}={value!r} is not a plausible time (2000..2100)")
+    return ts
+
+
+def parse_rfc3339(text: str, key: str = "ts") -> float:
+    """Epoch seconds of an RFC 3339 date-time (offset required, as the RFC says)."""
+    if len(text) > 40 or not _RFC3339.match(text):
+        raise _Reject("bad_timestamp", f"{key}={text[:40]!r} is not an RFC 3339 date-time")
+    norm = text.upper().replace(" ", "T").replace("Z", "+00:00")
+    head, dot, rest = norm.partition(".")
+    if dot:  # datetime takes at most 6 fractional digits
+        digits = rest[: len(rest) - 6]
+        norm = f"{head}.{(digits + '000000')[:6]}{rest[-6:]}"
+    try:
+        return datetime.fromisoformat(norm).timestamp()
+    except ValueError as exc:
+        raise _Reject("bad_timestamp", f"{key}={text!r}: {exc}") from None

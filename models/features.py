@@ -1,0 +1,220 @@
+"""Per-account online statistics: the small record kept in the accounts table.
+
+Every event updates an `AccountState` in O(1) with exponentially weighted
+statistics in event time, so a replayed 45-day log gives the same state as
+living through it. The record is a dataclass of numbers and short lists that
+orjson encodes directly: it is what the Faust table and its changelog hold.
+
+Why these statistics: an extraction account looks like a machine harvesting
+capability (templated single-turn prompts, coding/agentic focus, requests for
+the reasoning trace, long outputs cut at `max_tokens`, around the clock, at an
+even pace); organic accounts look like people or like their own products
+(daily rhythm, conversations, tool use, varied prompts, short outputs for
+batch jobs).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from models.events import Event
+
+HOUR = 3600.0
+DAY = 86400.0
+#: weight of the newest observation in the exponentially weighted shares
+ALPHA = 0.05
+#: decay time of the hour-of-day histogram: coverage reflects the last few days
+HOURS_TAU = 3 * DAY
+#: fingerprints tracked per account (Misra-Gries summary size)
+TOP_TEMPLATES = 6
+#: event ids remembered per account to drop redeliveries
+RECENT_IDS = 32
+
+
+def _ew(old: float, x: float, n: int) -> float:
+    """Exponentially weighted mean that is the plain mean while n < 1/ALPHA (no start-up bias)."""
+    a = max(ALPHA, 1.0 / n)
+    return old + a * (x - old)
+
+
+@dataclass(slots=True)
+class AccountState:
+    """Online statistics of one account. Short names keep the changelog small."""
+
+    n: int = 0                 # events counted (after de-duplication)
+    first: float = 0.0         # event time of the first event
+    last: float = 0.0          # latest event time seen
+    r_hour: float = 0.0        # decayed event count, time constant 1 hour
+    r_day: float = 0.0         # decayed event count, time constant 1 day
+    gap_mean: float = 0.0      # EW mean of log1p(inter-arrival seconds)
+    gap_var: float = 0.0       # EW variance of the same: low means machine-regular
+    gaps: int = 0              # inter-arrival gaps observed
+    hours: list[float] = field(default_factory=lambda: [0.0] * 24)  # decayed hour-of-day counts
+    hours_ts: float = 0.0      # event time the hour histogram was last decayed to
+    tpl: list[list[Any]] = field(default_factory=list)  # [[template_fp, count], ...] Misra-Gries
+    tpl_reuse: float = 0.0     # EW share of prompts whose template this account used before
+    sys_fp: str = ""           # most recent system-prompt fingerprint
+    sys_reuse: float = 0.0     # EW share of requests repeating that system prompt
+    text_n: int = 0            # events that carried prompt text or fingerprints
+    focus: float = 0.0         # EW share of coding/agentic requests
+    focus_n: int = 0
+    cot: float = 0.0           # EW share of prompts eliciting chain of thought
+    cot_n: int = 0
+    tools: float = 0.0         # EW mean of tool definitions offered
+    tool_calls: float = 0.0    # EW mean of tool calls in responses
+    tools_n: int = 0
+    turns: float = 0.0         # EW mean of log(turns)
+    turns_n: int = 0
+    out_in: float = 0.0        # EW mean of log((output+1)/(input+1))
+    out_tok: float = 0.0       # EW mean of log1p(output tokens)
+    max_stop: float = 0.0      # EW share of responses stopped by max_tokens
+    stop_n: int = 0
+    ids: list[int] = field(default_factory=list)  # recent event-id hashes, newest last
+    # scoring bookkeeping
+    tick_n: int = 0            # n at the last score tick
+    tick_ts: float = 0.0       # event time of the last score tick
+    score: float = 0.0         # last score
+    sev: int = -1              # severity alerted in the current episode (-1: none)
+    episode: float = 0.0       # event time the current alert episode began
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AccountState:
+        return cls(**d)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def event_id_hash(event_id: str) -> int:
+    """32-bit hash of an event id: enough to tell apart the last few dozen ids of one account."""
+    return zlib.crc32(event_id.encode("utf-8", "surrogatepass"))
+
+
+def seen_before(state: AccountState, event_id: str) -> bool:
+    """Whether this event id is among the account's recent ones (a redelivery)."""
+    return event_id_hash(event_id) in state.ids
+
+
+def update(state: AccountState, ev: Event) -> None:
+    """Fold one (already de-duplicated) event into the account's statistics."""
+    ts = ev.ts
+    if state.n == 0:
+        state.first = state.last = state.hours_ts = ts
+    state.n += 1
+    state.ids.append(event_id_hash(ev.event_id))
+    if len(state.ids) > RECENT_IDS:
+        del state.ids[0]
+    _update_timing(state, ts)
+    _update_content(state, ev)
+    _update_shape(state, ev)
+
+
+def _update_timing(state: AccountState, ts: float) -> None:
+    dt = ts - state.last
+    if dt > 0:  # decay forward in event time; a late event is counted without rewinding
+        state.r_hour *= math.exp(-dt / HOUR)
+        state.r_day *= math.exp(-dt / DAY)
+        state.last = ts
+    if state.n > 1 and dt >= 0:
+        state.gaps += 1
+        x = math.log1p(dt)
+        d = x - state.gap_mean
+        a = max(ALPHA, 1.0 / state.gaps)
+        state.gap_mean += a * d
+        state.gap_var = (1 - a) * (state.gap_var + a * d * d)
+    state.r_hour += 1.0
+    state.r_day += 1.0
+    if ts > state.hours_ts:
+        k = math.exp(-(ts - state.hours_ts) / HOURS_TAU)
+        state.hours = [h * k for h in state.hours]
+        state.hours_ts = ts
+    state.hours[int(ts // HOUR) % 24] += 1.0
+
+
+def _update_content(state: AccountState, ev: Event) -> None:
+    if ev.template_fp is not None:
+        state.text_n += 1
+        reused = _misra_gries(state.tpl, ev.template_fp)
+        state.tpl_reuse = _ew(state.tpl_reuse, 1.0 if reused else 0.0, state.text_n)
+        same_sys = ev.system_fp is not None and ev.system_fp == state.sys_fp
+        state.sys_reuse = _ew(state.sys_reuse, 1.0 if same_sys else 0.0, state.text_n)
+        if ev.system_fp is not None:
+            state.sys_fp = ev.system_fp
+    if ev.cot is not None:
+        state.cot_n += 1
+        state.cot = _ew(state.cot, 1.0 if ev.cot else 0.0, state.cot_n)
+    if ev.focus is not None:
+        state.focus_n += 1
+        state.focus = _ew(state.focus, 1.0 if ev.focus else 0.0, state.focus_n)
+
+
+def _misra_gries(summary: list[list[Any]], key: str) -> bool:
+    """Count `key` in a Misra-Gries heavy-hitter summary; True if it was already tracked.
+
+    A bounded summary keeps the record small while still catching the few
+    templates a campaign repeats thousands of times.
+    """
+    for entry in summary:
+        if entry[0] == key:
+            entry[1] += 1
+            return True
+    if len(summary) < TOP_TEMPLATES:
+        summary.append([key, 1])
+        return False
+    for entry in summary:
+        entry[1] -= 1
+    summary[:] = [e for e in summary if e[1] > 0]
+    return False
+
+
+def _update_shape(state: AccountState, ev: Event) -> None:
+    if ev.tools is not None or ev.tool_calls is not None:
+        state.tools_n += 1
+        state.tools = _ew(state.tools, float(ev.tools or 0), state.tools_n)
+        state.tool_calls = _ew(state.tool_calls, float(ev.tool_calls or 0), state.tools_n)
+    if ev.turns is not None:
+        state.turns_n += 1
+        state.turns = _ew(state.turns, math.log(ev.turns), state.turns_n)
+    state.out_in = _ew(state.out_in, math.log((ev.output_tokens + 1) / (ev.input_tokens + 1)), state.n)
+    state.out_tok = _ew(state.out_tok, math.log1p(ev.output_tokens), state.n)
+    if ev.stop_reason is not None:
+        state.stop_n += 1
+        state.max_stop = _ew(state.max_stop, 1.0 if ev.stop_reason == "max_tokens" else 0.0,
+                             state.stop_n)
+
+
+def hour_coverage(state: AccountState) -> float:
+    """Share of the 24 hours of the day with a real part of the activity.
+
+    An hour counts when it holds at least a third of its fair share (1/24) of
+    recent activity: a person is idle for a third of the day or more, a 24/7
+    harvesting pipeline is not.
+    """
+    total = sum(state.hours)
+    if total <= 0:
+        return 0.0
+    cut = total / 72.0
+    return sum(1 for h in state.hours if h >= cut) / 24.0
+
+
+def features(state: AccountState) -> dict[str, float]:
+    """Numeric feature vector for the population model, one value per signal."""
+    return {
+        "rate_hour": math.log1p(state.r_hour),
+        "rate_day": math.log1p(state.r_day),
+        "gap_std": math.sqrt(state.gap_var),
+        "hour_coverage": hour_coverage(state),
+        "template_reuse": state.tpl_reuse,
+        "system_reuse": state.sys_reuse,
+        "focus": state.focus,
+        "cot": state.cot,
+        "tools": math.log1p(state.tools),
+        "tool_calls": math.log1p(state.tool_calls),
+        "turns": state.turns,
+        "out_in": state.out_in,
+        "out_tokens": state.out_tok,
+        "max_stop": state.max_stop,
+    }

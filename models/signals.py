@@ -1,0 +1,93 @@
+"""Interpretable per-account signals: each a measured value, an organic baseline, a strength.
+
+An analyst must be able to check why an account was flagged, so every signal
+is one number from the account's statistics next to what organic traffic
+typically shows, and a strength in 0..1 saying how far the value has moved
+into extraction territory (a linear ramp between two documented points).
+
+The weights separate two families. Content signals (chain-of-thought
+elicitation, long outputs cut at `max_tokens`, templated prompts, coding and
+agentic focus) are what distillers harvest and weigh most. Machine signals
+(rate, 24/7 coverage, regular timing, single turn, no tools) are shared with
+legitimate batch pipelines and server-side apps, so they weigh little: alone
+they can never reach an alert.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from models.features import AccountState, hour_coverage
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One reason: `value` against `baseline`, `strength` 0..1, `weight` in the logit."""
+
+    name: str
+    value: float
+    baseline: float
+    strength: float
+    weight: float
+
+    @property
+    def contribution(self) -> float:
+        return self.weight * self.strength
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """Where a signal starts to count (`lo`) and where it is at full strength (`hi`).
+
+    `hi < lo` means smaller values are more suspicious.
+    """
+
+    baseline: float
+    lo: float
+    hi: float
+    weight: float
+
+    def strength(self, value: float) -> float:
+        s = (value - self.lo) / (self.hi - self.lo)
+        return min(1.0, max(0.0, s))
+
+
+#: signal name -> (organic baseline, ramp start, ramp end, logit weight)
+RAMPS: dict[str, Ramp] = {
+    # content: what distillers harvest
+    "cot_elicitation": Ramp(0.02, 0.15, 0.6, 2.5),
+    "long_outputs": Ramp(300.0, 600.0, 2000.0, 1.5),
+    "max_tokens_stops": Ramp(0.02, 0.05, 0.3, 1.0),
+    "template_reuse": Ramp(0.1, 0.3, 0.8, 1.2),
+    "coding_agentic_focus": Ramp(0.3, 0.5, 0.9, 1.2),
+    # machine: shared with legitimate automation, so weak
+    "request_rate_per_day": Ramp(40.0, 500.0, 3000.0, 0.5),
+    "hour_coverage": Ramp(0.5, 0.7, 0.95, 0.5),
+    "timing_regularity": Ramp(2.0, 1.2, 0.4, 0.5),
+    "mean_turns": Ramp(4.0, 3.0, 1.2, 0.5),
+    "tools_offered": Ramp(5.0, 1.0, 0.0, 0.5),
+}
+
+
+def signals(state: AccountState) -> list[Signal]:
+    """The interpretable signals of one account, from its online statistics."""
+    values = {
+        "cot_elicitation": state.cot if state.cot_n else None,
+        "long_outputs": math.expm1(state.out_tok),
+        "max_tokens_stops": state.max_stop if state.stop_n else None,
+        "template_reuse": state.tpl_reuse if state.text_n else None,
+        "coding_agentic_focus": state.focus if state.focus_n else None,
+        "request_rate_per_day": state.r_day,
+        "hour_coverage": hour_coverage(state),
+        "timing_regularity": math.sqrt(state.gap_var) if state.gaps >= 5 else None,
+        "mean_turns": math.exp(state.turns) if state.turns_n else None,
+        "tools_offered": state.tools if state.tools_n else None,
+    }
+    out = []
+    for name, value in values.items():
+        if value is None:  # unknown is not evidence either way
+            continue
+        ramp = RAMPS[name]
+        out.append(Signal(name, value, ramp.baseline, ramp.strength(value), ramp.weight))
+    return out

@@ -1,0 +1,98 @@
+"""Signals derived from prompt and system text, in memory only.
+
+The gateway may send the raw `prompt` and `system` text. distillguard never
+stores or forwards it: this module turns text into 64-bit fingerprints and a
+few booleans, and the caller drops the text right after. Everything here is a
+pure function so it can be tested without Kafka.
+
+Template fingerprints exist because extraction operators fill a handful of
+prompt templates with varying numbers, names, code and quoted content: hashing
+the text with those slots replaced by placeholders maps every fill of one
+template to one key, while two unrelated human prompts almost never collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{2,}'")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+")
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,:/]\d+)*")
+# identifiers that look like code: snake_case, camelCase, dotted.paths, call()s
+_IDENT = re.compile(
+    r"\b(?:[A-Za-z_]\w*_\w+|[a-z]+[A-Z]\w*|\w+(?:\.\w+)+|[A-Za-z_]\w*\(\))"
+)
+# a capitalised word that does not start a sentence: a name or proper noun
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+")
+_WORD = re.compile(r"<\w+>|[a-z]+")
+
+_CODING = re.compile(
+    r"```|\b(?:def|class|function|func|return|import|const|let|var|async|await|"
+    r"python|javascript|typescript|rust|golang|java|c\+\+|sql|regex|bash|"
+    r"code|coding|compile|compiler|debug|bug|refactor|unit tests?|stack ?trace|"
+    r"exception|algorithm|implement|api|endpoint|repository|repo|git|"
+    r"segfault|runtime error|type error|null pointer)\b",
+    re.IGNORECASE,
+)
+_COT = re.compile(
+    r"\b(?:step[- ]by[- ]step|show (?:your|all|the) (?:full |complete )?(?:work|reasoning|thinking)|"
+    r"(?:explain|walk me through|write out|detail) (?:your|the|all|each) "
+    r"(?:full |complete |internal )?(?:reasoning|thought process|chain of thought|thinking)|"
+    r"chain[- ]of[- ]thought|think (?:carefully |hard )?(?:about|through) (?:each|every|all)|"
+    r"reason (?:through|carefully)|before (?:giving|the|your) (?:final )?answer|"
+    r"<thinking>|scratchpad|inner monologue)\b",
+    re.IGNORECASE,
+)
+
+#: kinds of task counted as the capability focus of extraction campaigns
+FOCUS_TASKS = frozenset({"coding", "agentic"})
+
+
+def fingerprint(text: str) -> str:
+    """64-bit fingerprint of `text` as 16 hex chars (BLAKE2b, stable across runs)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def template_skeleton(text: str) -> str:
+    """The text with its variable parts replaced by typed placeholders.
+
+    Order matters: code blocks and quotes first (they contain numbers and
+    identifiers), then URLs, identifiers, numbers and names. Only lower-case
+    words and placeholders are kept, so punctuation and spacing do not split a
+    template.
+    """
+    s = _CODE_BLOCK.sub(" <code> ", text)
+    s = _INLINE_CODE.sub(" <code> ", s)
+    s = _QUOTED.sub(" <q> ", s)
+    s = _URL.sub(" <url> ", s)
+    s = _IDENT.sub(" <id> ", s)
+    s = _NUMBER.sub(" <n> ", s)
+    s = _NAME.sub(" <name> ", s)
+    return " ".join(_WORD.findall(s.lower()))
+
+
+def template_fingerprint(text: str) -> str:
+    """Fingerprint shared by all fills of one prompt template."""
+    return fingerprint(template_skeleton(text))
+
+
+def exact_fingerprint(text: str) -> str:
+    """Fingerprint of the text itself, blind only to whitespace and case."""
+    return fingerprint(" ".join(text.lower().split()))
+
+
+def looks_like_coding(text: str) -> bool:
+    """Cheap keyword test for a coding request, used when the gateway sends no `task`."""
+    return _CODING.search(text) is not None
+
+
+def elicits_chain_of_thought(text: str) -> bool:
+    """Whether the prompt asks the model to spell out its reasoning.
+
+    Distillers want the reasoning trace as training data, so they ask for it
+    explicitly and on every request; people rarely do.
+    """
+    return _COT.search(text) is not None

@@ -1,0 +1,112 @@
+"""The Faust application: topics, the accounts table and the agents.
+
+Data flow (see README): the `ingest` agent reads raw records from the input
+topic, validates them and either dead-letters them with the contract's
+headers or forwards the text-free event to an internal topic keyed by
+account; the `accounts` agent reads that topic, so every account's events
+arrive in order at the one worker that owns its table partition, and runs
+the detector on them. Prompt text never leaves `models.events.parse_event`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+import orjson
+from faust.serializers import codecs
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from models.detector import Detector
+from models.events import Event, Rejection, parse_event
+from streams import metrics
+from streams.settings import Settings
+
+
+class OrjsonCodec(codecs.Codec):
+    """Table values and changelogs as orjson: plain records, never pickles."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return orjson.loads(s)
+
+
+codecs.register("orjson", OrjsonCodec())
+
+
+def dlq_headers(rejection: Rejection, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    """The dead-letter headers the contract names."""
+    return [
+        ("x-dlq-reason", rejection.reason.encode()),
+        ("x-dlq-error", rejection.error.encode("utf-8", "replace")),
+        ("x-source-topic", topic.encode()),
+        ("x-source-partition", str(partition).encode()),
+        ("x-source-offset", str(offset).encode()),
+    ]
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app wired to `settings`; `streams.cli` runs it as a worker."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        value_serializer="orjson",
+        key_serializer="raw",
+        table_cleanup_interval=3600.0,
+    )
+    source = app.topic(settings.input_topic, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    events_topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes,
+                             key_serializer="raw", value_serializer="raw",
+                             partitions=settings.partitions, internal=True)
+    dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+    accounts = app.Table("accounts", default=None, partitions=settings.partitions,
+                         key_type=str, value_type=dict,
+                         key_serializer="json", value_serializer="orjson")
+    detector = Detector(settings.detector_config())
+
+    @app.agent(source)
+    async def ingest(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            msg = event.message
+            parsed = parse_event(event.value)
+            if isinstance(parsed, Rejection):
+                metrics.RECORDS.labels("rejected").inc()
+                metrics.DEAD_LETTERS.labels(parsed.reason).inc()
+                await dlq.send(key=msg.key, value=event.value or b"",
+                               headers=dlq_headers(parsed, msg.topic, msg.partition, msg.offset))
+                continue
+            metrics.RECORDS.labels("accepted").inc()
+            await events_topic.send(key=parsed.account_id.encode(), value=parsed.to_wire())
+
+    @app.agent(events_topic)
+    async def score(stream: faust.StreamT) -> None:
+        async for value in stream:
+            ev = Event.from_wire(value)
+            outcome = detector.process(ev, accounts.get(ev.account_id))
+            if outcome.duplicate:
+                metrics.EVENTS.labels("duplicate").inc()
+                continue
+            metrics.EVENTS.labels("counted").inc()
+            accounts[ev.account_id] = outcome.record
+            if outcome.scored is not None:
+                metrics.SCORE_TICKS.inc()
+                metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
+            for alert in outcome.alerts:
+                metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
+                await alerts.send(key=alert["subject"].encode(), value=orjson.dumps(alert))
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app

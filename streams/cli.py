@@ -1,0 +1,151 @@
+"""The `distillguard` command: worker, demo, replay, simulate.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from streams.settings import Settings, add_arguments, from_sources
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        settings = from_sources(args)
+    except ValueError as exc:
+        print(f"distillguard: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return int(args.run(args, settings) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distillguard",
+        description="Detects model-distillation (extraction) campaigns in LLM API traffic.",
+    )
+    parser.set_defaults(command=None)
+    sub = parser.add_subparsers(title="commands")
+
+    worker = sub.add_parser("worker", help="run the detector as a Kafka consumer",
+                            description="Run the Faust worker: consume request events, "
+                                        "keep per-account state, send alerts.")
+    add_arguments(worker)
+    worker.set_defaults(command="worker", run=_worker)
+
+    demo = sub.add_parser("demo", help="embedded broker + worker + simulated traffic, live",
+                          description="Start an embedded Kafka broker, the worker and a "
+                                      "traffic simulator; show the riskiest accounts live and "
+                                      "summarise detection against the simulator's ground truth.")
+    demo.add_argument("--scenario", default="demo", help="simulator scenario [default demo]")
+    demo.add_argument("--timeout", type=float, default=170.0,
+                      help="give up after this many seconds [default 170]")
+    demo.set_defaults(command="demo", run=_demo)
+    add_arguments(demo)  # detection settings apply to demo and replay too, so results match
+
+    replay = sub.add_parser("replay", help="backtest a JSON-lines log without Kafka",
+                            description="Run the worker's detector over a JSON-lines file (- for "
+                                        "stdin); alerts as JSON lines on stdout, counts on stderr.")
+    replay.add_argument("file", help="JSON-lines file of request events, or -")
+    replay.set_defaults(command="replay", run=_replay)
+    add_arguments(replay)
+
+    simulate = sub.add_parser("simulate", help="write labelled synthetic traffic",
+                              description="Generate labelled synthetic request events as JSON "
+                                          "lines, or produce them to a Kafka topic.")
+    simulate.add_argument("--scenario", default="demo", help="simulator scenario [default demo]")
+    simulate.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    simulate.add_argument("--days", type=float, default=None, help="override simulated days")
+    simulate.add_argument("--out", default="-", help="output file [default - (stdout)]")
+    simulate.add_argument("--topic", default=None,
+                          help="produce to this Kafka topic instead of writing a file")
+    simulate.add_argument("--bootstrap-servers", dest="bootstrap_servers", default=None,
+                          help="Kafka bootstrap servers [env KAFKA_BOOTSTRAP_SERVERS]")
+    simulate.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    simulate.set_defaults(command="simulate", run=_simulate)
+    return parser
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust
+
+    from streams.app import build_app
+
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, scenario=args.scenario, timeout=args.timeout)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from models.replay import ReplayStats, replay
+
+    stats = ReplayStats()
+    try:
+        source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    except OSError as exc:
+        print(f"distillguard replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    alerts = 0
+    with source:
+        out = sys.stdout.buffer
+        for alert in replay(source, settings.detector_config(), stats):
+            out.write(orjson.dumps(alert) + b"\n")
+            alerts += 1
+    rejected = sum(stats.rejected.values())
+    by_reason = ", ".join(f"{k}={v}" for k, v in sorted(stats.rejected.items())) or "none"
+    print(f"replay: {stats.accepted} events accepted, {stats.duplicates} duplicates, "
+          f"{rejected} rejected ({by_reason}), {alerts} alerts", file=sys.stderr)
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from models import simulator
+
+    if args.list:
+        for name, cfg in simulator.SCENARIOS.items():
+            print(f"{name}: {cfg}")
+        return 0
+    cfg = simulator.SCENARIOS.get(args.scenario)
+    if cfg is None:
+        print(f"distillguard simulate: unknown scenario {args.scenario!r}; "
+              f"choose from {', '.join(simulator.SCENARIOS)}", file=sys.stderr)
+        return 2
+    if args.seed is not None:
+        cfg = replace(cfg, seed=args.seed)
+    if args.days is not None:
+        cfg = replace(cfg, days=args.days)
+    if args.topic:
+        from streams.produce import produce_events
+
+        n = asyncio.run(produce_events(settings.bootstrap_servers, args.topic,
+                                       simulator.generate(cfg)))
+    elif args.out == "-":
+        n = simulator.write_jsonl(cfg, sys.stdout.buffer)
+    else:
+        with open(args.out, "wb") as fh:
+            n = simulator.write_jsonl(cfg, fh)
+    print(f"simulate: {n} events of scenario {args.scenario!r}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

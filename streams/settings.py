@@ -1,0 +1,141 @@
+"""Worker settings: one typed object, filled from defaults, environment, then flags.
+
+Each setting has an environment variable (`DISTILLGUARD_<NAME>`, except the
+contract's `KAFKA_BOOTSTRAP_SERVERS`) and a command-line flag; `--help`
+lists them all with their defaults. Flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from models.alerts import Thresholds
+from models.detector import DetectorConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """How one field is exposed: flag, environment variable, help text."""
+
+    env: str
+    help: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: str = "distillguard"
+    input_topic: str = "llm.requests"
+    dlq_topic: str = "llm.requests.dlq"
+    alerts_topic: str = "extraction.alerts"
+    feedback_topic: str = "extraction.feedback"
+    partitions: int = 4
+    store: str = "memory://"
+    data_dir: str = "distillguard-data"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    log_level: str = "warn"
+    tick_events: int = 10
+    tick_seconds: float = 3600.0
+    min_events: int = 10
+    warmup: int = 500
+    threshold_low: float = 0.5
+    threshold_medium: float = 0.7
+    threshold_high: float = 0.85
+    threshold_critical: float = 0.95
+    reset_below: float = 0.3
+
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(
+            tick_events=self.tick_events,
+            tick_seconds=self.tick_seconds,
+            min_events=self.min_events,
+            warmup=self.warmup,
+            thresholds=Thresholds(
+                low=self.threshold_low,
+                medium=self.threshold_medium,
+                high=self.threshold_high,
+                critical=self.threshold_critical,
+                reset_below=self.reset_below,
+            ),
+        )
+
+    @property
+    def events_topic(self) -> str:
+        """Internal topic of validated, text-free events keyed by account."""
+        return f"{self.app_id}-events"
+
+
+HELP: dict[str, Setting] = {
+    "bootstrap_servers": Setting("KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, host:port[,host:port]"),
+    "app_id": Setting("DISTILLGUARD_APP_ID", "consumer group id and prefix of internal topics"),
+    "input_topic": Setting("DISTILLGUARD_INPUT_TOPIC", "topic of request events from the gateway"),
+    "dlq_topic": Setting("DISTILLGUARD_DLQ_TOPIC", "dead-letter topic for rejected records"),
+    "alerts_topic": Setting("DISTILLGUARD_ALERTS_TOPIC", "topic alerts are sent to"),
+    "feedback_topic": Setting("DISTILLGUARD_FEEDBACK_TOPIC", "topic of analyst feedback"),
+    "partitions": Setting("DISTILLGUARD_PARTITIONS",
+                          "partitions of the internal events topic and the tables (fixed once created)"),
+    "store": Setting("DISTILLGUARD_STORE", "table store: memory:// (tests) or rocksdb:// (production)"),
+    "data_dir": Setting("DISTILLGUARD_DATA_DIR", "directory for table stores and worker state"),
+    "web_host": Setting("DISTILLGUARD_WEB_HOST", "address the /metrics web server binds to"),
+    "web_port": Setting("DISTILLGUARD_WEB_PORT", "port of the /metrics web server"),
+    "log_level": Setting("DISTILLGUARD_LOG_LEVEL", "crit, error, warn, info or debug"),
+    "tick_events": Setting("DISTILLGUARD_TICK_EVENTS", "score an account every N of its events"),
+    "tick_seconds": Setting("DISTILLGUARD_TICK_SECONDS",
+                            "...or when this much event time passed since its last score"),
+    "min_events": Setting("DISTILLGUARD_MIN_EVENTS", "events an account needs before it is scored"),
+    "warmup": Setting("DISTILLGUARD_WARMUP", "score ticks before the population model contributes"),
+    "threshold_low": Setting("DISTILLGUARD_THRESHOLD_LOW", "score of a low alert (action observe)"),
+    "threshold_medium": Setting("DISTILLGUARD_THRESHOLD_MEDIUM", "score of a medium alert (throttle)"),
+    "threshold_high": Setting("DISTILLGUARD_THRESHOLD_HIGH", "score of a high alert (challenge)"),
+    "threshold_critical": Setting("DISTILLGUARD_THRESHOLD_CRITICAL",
+                                  "score of a critical alert (suspend)"),
+    "reset_below": Setting("DISTILLGUARD_RESET_BELOW",
+                           "a score below this ends an account's alert episode"),
+}
+
+
+def _fields() -> list[Any]:
+    return list(fields(Settings))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, its help naming the environment variable and default."""
+    group = parser.add_argument_group("settings (flag > environment variable > default)")
+    for f in _fields():
+        spec = HELP[f.name]
+        group.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=type(f.default),
+            default=None,
+            metavar=type(f.default).__name__.upper(),
+            help=f"{spec.help} [env {spec.env}, default {f.default}]",
+        )
+
+
+def from_sources(args: argparse.Namespace | None = None,
+                 env: dict[str, str] | None = None) -> Settings:
+    """Settings from flags, then environment, then defaults; bad values raise ValueError."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    for f in _fields():
+        flag = getattr(args, f.name, None) if args is not None else None
+        if flag is not None:
+            values[f.name] = flag
+            continue
+        raw = env.get(HELP[f.name].env)
+        if raw is not None and raw != "":
+            try:
+                values[f.name] = type(f.default)(raw)
+            except ValueError:
+                raise ValueError(f"{HELP[f.name].env}={raw!r} is not a valid "
+                                 f"{type(f.default).__name__}") from None
+    settings = replace(Settings(), **values)
+    settings.detector_config()  # validates the thresholds
+    if settings.partitions < 1:
+        raise ValueError("partitions must be >= 1")
+    return settings
