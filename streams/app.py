@@ -10,6 +10,7 @@ the detector on them. Prompt text never leaves `models.events.parse_event`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -47,8 +48,23 @@ def dlq_headers(rejection: Rejection, topic: str, partition: int, offset: int) -
     ]
 
 
-def build_app(settings: Settings) -> faust.App:
-    """A Faust app wired to `settings`; `streams.cli` runs it as a worker."""
+@dataclass(frozen=True)
+class Service:
+    """The app and its parts, so tests can reach topics, table and agents."""
+
+    app: faust.App
+    source: faust.TopicT
+    events_topic: faust.TopicT
+    dlq: faust.TopicT
+    alerts: faust.TopicT
+    accounts: faust.Table
+    ingest: faust.types.AgentT
+    score: faust.types.AgentT
+    detector: Detector
+
+
+def build_app(settings: Settings) -> Service:
+    """A Faust app wired to `settings`; `streams.cli` runs `.app` as a worker."""
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
@@ -58,8 +74,8 @@ def build_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
-        value_serializer="orjson",
-        key_serializer="raw",
+        value_serializer="orjson",  # the table's changelog: plain orjson records
+        key_serializer="json",
         table_cleanup_interval=3600.0,
     )
     source = app.topic(settings.input_topic, key_type=bytes, value_type=bytes,
@@ -70,8 +86,7 @@ def build_app(settings: Settings) -> faust.App:
     dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     accounts = app.Table("accounts", default=None, partitions=settings.partitions,
-                         key_type=str, value_type=dict,
-                         key_serializer="json", value_serializer="orjson")
+                         key_type=str, value_type=dict)
     detector = Detector(settings.detector_config())
 
     @app.agent(source)
@@ -109,4 +124,4 @@ def build_app(settings: Settings) -> faust.App:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    return app
+    return Service(app, source, events_topic, dlq, alerts, accounts, ingest, score, detector)

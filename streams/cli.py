@@ -81,7 +81,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams.app import build_app
 
-    app = build_app(settings)
+    app = build_app(settings).app
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0

@@ -1,0 +1,72 @@
+"""The Faust agents under Faust's test context: no broker, real agents and table."""
+
+from __future__ import annotations
+
+from unittest.mock import AsyncMock
+
+import orjson
+import pytest
+
+from models.events import parse_event
+from streams.app import Service, build_app
+from streams.settings import Settings
+
+
+@pytest.fixture()
+def service() -> Service:
+    svc = build_app(Settings(app_id="agent-test", store="memory://", partitions=1, warmup=10**9))
+    svc.app.finalize()
+    svc.app.conf.store = "memory://"
+    svc.app.flow_control.resume()
+    return svc
+
+
+def event(i: int, account: str = "acct-1", **over: object) -> bytes:
+    doc = {"event_id": f"e{i}", "ts": 1_767_225_600.0 + i, "account_id": account,
+           "model": "m", "input_tokens": 10, "output_tokens": 20,
+           "prompt": "Think step by step: implement a parser in python", **over}
+    return orjson.dumps(doc)
+
+
+async def test_ingest_forwards_valid_events_without_text(service: Service,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    forwarded, dead = AsyncMock(), AsyncMock()
+    monkeypatch.setattr(service.events_topic, "send", forwarded)
+    monkeypatch.setattr(service.dlq, "send", dead)
+    async with service.ingest.test_context() as agent:
+        await agent.put(event(1), key=b"acct-1")
+    dead.assert_not_called()
+    sent = forwarded.call_args.kwargs
+    assert sent["key"] == b"acct-1"
+    assert b"step by step" not in sent["value"]
+    assert orjson.loads(sent["value"])["cot"] is True
+
+
+async def test_ingest_dead_letters_bad_records_and_keeps_going(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    forwarded, dead = AsyncMock(), AsyncMock()
+    monkeypatch.setattr(service.events_topic, "send", forwarded)
+    monkeypatch.setattr(service.dlq, "send", dead)
+    async with service.ingest.test_context() as agent:
+        await agent.put(b"{broken", key=b"k")
+        await agent.put(event(2, input_tokens="many"), key=b"acct-1")
+        await agent.put(event(3), key=None)
+    reasons = [dict(c.kwargs["headers"])["x-dlq-reason"] for c in dead.call_args_list]
+    assert reasons == [b"invalid_json", b"bad_type"]
+    assert dead.call_args_list[0].kwargs["value"] == b"{broken"
+    headers = dict(dead.call_args_list[1].kwargs["headers"])
+    assert {"x-dlq-error", "x-source-topic", "x-source-partition", "x-source-offset"} <= set(headers)
+    assert forwarded.call_count == 1
+    assert forwarded.call_args.kwargs["key"] == b"acct-1"  # re-keyed although it came unkeyed
+
+
+async def test_score_agent_updates_table_once_per_event_id(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service.alerts, "send", AsyncMock())
+    async with service.score.test_context() as agent:
+        for i in (1, 2, 3, 2, 3):
+            parsed = parse_event(event(i))
+            await agent.put(parsed.to_wire(), key=b"acct-1")  # type: ignore[union-attr]
+    record = service.accounts["acct-1"]
+    assert record["n"] == 3
+    assert orjson.loads(orjson.dumps(record)) == record  # plain, orjson-encodable record

@@ -1,0 +1,133 @@
+"""The per-account detector on hand-made traffic: features, scoring, alert episodes."""
+
+from __future__ import annotations
+
+import random
+
+from models.alerts import Thresholds
+from models.detector import Detector, DetectorConfig
+from models.events import Event
+from models.features import AccountState, hour_coverage, update
+from models.text import elicits_chain_of_thought, template_fingerprint
+
+T0 = 1_767_225_600.0
+TEMPLATES = [
+    "Implement a function named {0} in Python that processes {1} items. "
+    "Think step by step and show your full reasoning before the final answer.",
+    "Write unit tests for the class {0} handling {1} cases. Explain your reasoning in detail.",
+]
+
+
+def extraction_events(account: str, n: int, rng: random.Random) -> list[Event]:
+    """A harvesting account: templated CoT coding prompts, single turn, long outputs, 24/7."""
+    out = []
+    for i in range(n):
+        prompt = TEMPLATES[i % 2].format(f"handler_{rng.randint(0, 999)}", rng.randint(1, 500))
+        out.append(Event(
+            event_id=f"{account}-{i}", ts=T0 + i * 60.0 + rng.uniform(-5, 5), account_id=account,
+            model="frontier-4", input_tokens=80, output_tokens=rng.randint(2500, 4000),
+            max_tokens=4096, stop_reason="max_tokens" if i % 3 else "end_turn", turns=1,
+            tools=0, tool_calls=0, template_fp=template_fingerprint(prompt), focus=True,
+            cot=elicits_chain_of_thought(prompt), prompt_fp=f"{i:016x}",
+        ))
+    return out
+
+
+def human_events(account: str, n: int, rng: random.Random) -> list[Event]:
+    """A person chatting: sessions in waking hours, conversations, varied prompts."""
+    out = []
+    ts = T0 + 8 * 3600
+    for i in range(n):
+        ts += rng.choice([30, 90, 240, 600, 3600 * 10]) if i % 6 else 3600 * rng.uniform(3, 14)
+        out.append(Event(
+            event_id=f"{account}-{i}", ts=ts, account_id=account, model="frontier-4",
+            input_tokens=rng.randint(200, 3000), output_tokens=rng.randint(100, 700),
+            max_tokens=4096, stop_reason="end_turn", turns=1 + 2 * (i % 6), tools=0,
+            tool_calls=0, template_fp=f"{rng.getrandbits(64):016x}",
+            focus=rng.random() < 0.2, cot=rng.random() < 0.02, prompt_fp=f"{i:016x}",
+        ))
+    return out
+
+
+def run(events: list[Event], config: DetectorConfig | None = None) -> tuple[Detector, dict, list]:
+    det = Detector(config or DetectorConfig(warmup=10**9))
+    records: dict[str, dict] = {}
+    alerts = []
+    for ev in sorted(events, key=lambda e: e.ts):
+        outcome = det.process(ev, records.get(ev.account_id))
+        if outcome.record is not None:
+            records[ev.account_id] = outcome.record
+        alerts.extend(outcome.alerts)
+    return det, records, alerts
+
+
+def test_extraction_account_alerts_with_reasons_and_human_does_not() -> None:
+    rng = random.Random(3)
+    _, records, alerts = run(extraction_events("x", 300, rng) + human_events("h", 300, rng))
+    subjects = {a["subject"] for a in alerts}
+    assert subjects == {"x"}
+    worst = max(alerts, key=lambda a: a["score"])
+    assert worst["severity"] == "critical" and worst["action"] == "suspend"
+    signals = [r["signal"] for r in worst["reasons"]]
+    assert signals[0] == "cot_elicitation"
+    assert {"long_outputs", "template_reuse", "coding_agentic_focus"} <= set(signals)
+    contributions = [r["contribution"] for r in worst["reasons"]]
+    assert contributions == sorted(contributions, reverse=True)
+    assert records["h"]["score"] < 0.3
+
+
+def test_one_alert_per_severity_episode_and_stable_ids() -> None:
+    rng = random.Random(5)
+    events = extraction_events("x", 400, rng)
+    _, _, alerts = run(events)
+    severities = [a["severity"] for a in alerts]
+    assert len(severities) == len(set(severities)), "a severity was sent twice in one episode"
+    _, _, again = run(events)
+    assert [a["alert_id"] for a in again] == [a["alert_id"] for a in alerts]
+
+
+def test_redelivered_event_counts_once() -> None:
+    rng = random.Random(1)
+    events = extraction_events("x", 50, rng)
+    det = Detector(DetectorConfig(warmup=10**9))
+    rec = None
+    for ev in events + events[-5:]:
+        outcome = det.process(ev, rec)
+        rec = outcome.record or rec
+    assert rec is not None and rec["n"] == 50
+
+
+def test_score_ticks_follow_event_count_not_calls() -> None:
+    rng = random.Random(2)
+    cfg = DetectorConfig(tick_events=10, min_events=10, warmup=10**9)
+    det = Detector(cfg)
+    rec = None
+    ticks = 0
+    for ev in extraction_events("x", 95, rng):
+        outcome = det.process(ev, rec)
+        rec = outcome.record
+        ticks += outcome.scored is not None
+    assert ticks == 9
+
+
+def test_hour_coverage_separates_round_the_clock_from_daytime() -> None:
+    machine, person = AccountState(), AccountState()
+    rng = random.Random(0)
+    for ev in extraction_events("x", 72 * 4, rng):  # every ~minute... spread over 3 days:
+        ev.ts = T0 + (ev.ts - T0) * 15
+        update(machine, ev)
+    for i in range(300):
+        day, hour = divmod(i, 100)
+        ts = T0 + day * 86400 + 9 * 3600 + hour * 300  # 09:00 to ~17:20
+        update(person, Event(f"p{i}", ts, "p", "m", 1, 1))
+    assert hour_coverage(machine) > 0.9
+    assert hour_coverage(person) < 0.45
+
+
+def test_thresholds_validate_order() -> None:
+    try:
+        Thresholds(low=0.9, medium=0.5)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("out-of-order thresholds accepted")
