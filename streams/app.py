@@ -13,8 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import logging
+
 import faust
 import orjson
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from faust.serializers import codecs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -35,6 +39,7 @@ class OrjsonCodec(codecs.Codec):
 
 
 codecs.register("orjson", OrjsonCodec())
+logger = logging.getLogger(__name__)
 
 
 def dlq_headers(rejection: Rejection, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
@@ -77,6 +82,10 @@ def build_app(settings: Settings) -> Service:
         value_serializer="orjson",  # the table's changelog: plain orjson records
         key_serializer="json",
         table_cleanup_interval=3600.0,
+        broker_rebalance_timeout=settings.rebalance_timeout,
+        # the DLQ forwards records over the 1 MiB contract limit unchanged
+        producer_max_request_size=settings.max_request_bytes,
+        consumer_max_fetch_size=settings.max_request_bytes,
     )
     source = app.topic(settings.input_topic, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
@@ -89,25 +98,43 @@ def build_app(settings: Settings) -> Service:
                          key_type=str, value_type=dict)
     detector = Detector(settings.detector_config())
 
+    async def dead_letter(msg: Any, value: bytes | None, rejection: Rejection) -> None:
+        """Send a rejected record to the DLQ; if the broker refuses it, send its headers alone."""
+        metrics.RECORDS.labels("rejected").inc()
+        metrics.DEAD_LETTERS.labels(rejection.reason).inc()
+        headers = dlq_headers(rejection, msg.topic, msg.partition, msg.offset)
+        try:
+            delivery = await dlq.send(key=msg.key, value=value or b"", headers=headers)
+            await delivery  # wait: a refused record must be noticed here, not lost in a buffer
+        except (KafkaError, ProducerSendError) as exc:
+            logger.error("dead-letter send failed (%s); sending the headers without the value",
+                         type(exc).__name__)
+            note = Rejection(rejection.reason, f"{rejection.error}; the original "
+                             f"{len(value or b'')} bytes could not be forwarded: {exc}")
+            await dlq.send(key=msg.key, value=b"",
+                           headers=dlq_headers(note, msg.topic, msg.partition, msg.offset))
+
     @app.agent(source)
     async def ingest(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            msg = event.message
             parsed = parse_event(event.value)
             if isinstance(parsed, Rejection):
-                metrics.RECORDS.labels("rejected").inc()
-                metrics.DEAD_LETTERS.labels(parsed.reason).inc()
-                await dlq.send(key=msg.key, value=event.value or b"",
-                               headers=dlq_headers(parsed, msg.topic, msg.partition, msg.offset))
+                await dead_letter(event.message, event.value, parsed)
                 continue
             metrics.RECORDS.labels("accepted").inc()
             await events_topic.send(key=parsed.account_id.encode(), value=parsed.to_wire())
 
     @app.agent(events_topic)
     async def score(stream: faust.StreamT) -> None:
-        async for value in stream:
-            ev = Event.from_wire(value)
-            outcome = detector.process(ev, accounts.get(ev.account_id))
+        async for event in stream.events():
+            ev = Event.from_wire(event.value)
+            try:
+                outcome = detector.process(ev, accounts.get(ev.account_id))
+            except Exception as exc:  # a detector bug must not stop the worker or lose the event
+                logger.exception("detector failed on an event; dead-lettering it")
+                await dead_letter(event.message, event.value,
+                                  Rejection("internal_error", f"{type(exc).__name__}: {exc}"))
+                continue
             if outcome.duplicate:
                 metrics.EVENTS.labels("duplicate").inc()
                 continue

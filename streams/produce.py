@@ -16,14 +16,18 @@ async def produce_events(
     progress: Callable[[int], None] | None = None,
     keyed: bool = True,
 ) -> int:
-    """Send every event (JSON, key `account_id` unless `keyed` is False); returns the count."""
+    """Send every event as JSON, keyed by its `account_id` (if it has a string one and `keyed`).
+
+    Returns the number sent.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=20,
                                 max_batch_size=256 * 1024, acks=1)
     await producer.start()
     n = 0
     try:
         for event in events:
-            key = event["account_id"].encode() if keyed else None
+            account = event.get("account_id")
+            key = account.encode() if keyed and isinstance(account, str) else None
             await producer.send(topic, orjson.dumps(event), key=key)
             n += 1
             if progress is not None and n % 1000 == 0:

@@ -38,6 +38,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "warn"
+    rebalance_timeout: float = 60.0
+    max_request_bytes: int = 8 << 20
     tick_events: int = 10
     tick_seconds: float = 3600.0
     min_events: int = 10
@@ -83,6 +85,11 @@ HELP: dict[str, Setting] = {
     "web_host": Setting("DISTILLGUARD_WEB_HOST", "address the /metrics web server binds to"),
     "web_port": Setting("DISTILLGUARD_WEB_PORT", "port of the /metrics web server"),
     "log_level": Setting("DISTILLGUARD_LOG_LEVEL", "crit, error, warn, info or debug"),
+    "rebalance_timeout": Setting("DISTILLGUARD_REBALANCE_TIMEOUT",
+                                 "seconds the group coordinator waits for members to (re)join; "
+                                 "some brokers hold a new group's first join this long"),
+    "max_request_bytes": Setting("DISTILLGUARD_MAX_REQUEST_BYTES",
+                                 "largest record the worker fetches and dead-letters unchanged"),
     "tick_events": Setting("DISTILLGUARD_TICK_EVENTS", "score an account every N of its events"),
     "tick_seconds": Setting("DISTILLGUARD_TICK_SECONDS",
                             "...or when this much event time passed since its last score"),

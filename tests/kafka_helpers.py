@@ -1,0 +1,134 @@
+"""Helpers for tests against a real broker: a worker process, reading topics back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from streams.admin import ensure_topics
+from streams.broker import free_port
+from streams.settings import HELP, Settings
+
+
+def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:
+    """Settings with fresh topic and group names, so tests sharing a broker never interfere."""
+    tag = uuid.uuid4().hex[:8]
+    base = dict(
+        bootstrap_servers=bootstrap, app_id=f"dg-test-{tag}", input_topic=f"requests-{tag}",
+        dlq_topic=f"dlq-{tag}", alerts_topic=f"alerts-{tag}", feedback_topic=f"feedback-{tag}",
+        partitions=1, data_dir=str(data_dir), web_port=free_port(), rebalance_timeout=3.0,
+        log_level="info",
+    )
+    base.update(over)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def create_topics(settings: Settings, input_partitions: int = 1) -> None:
+    asyncio.run(ensure_topics(settings.bootstrap_servers, {
+        settings.input_topic: input_partitions, settings.dlq_topic: 1,
+        settings.alerts_topic: 1, settings.feedback_topic: 1,
+    }))
+
+
+@dataclass
+class WorkerProcess:
+    """`distillguard worker` as a child process, as an SRE would run it."""
+
+    settings: Settings
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = dict(os.environ)
+        for name, spec in HELP.items():
+            env[spec.env] = str(getattr(self.settings, name))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+async def _read_all(bootstrap: str, topic: str) -> list[ConsumerRecord]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()  # topic may be brand new
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[ConsumerRecord] = []
+        pending = {tp for tp in tps if end[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, records in batch.items():
+                out.extend(records)
+                if records and records[-1].offset + 1 >= end[tp]:
+                    pending.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord]:
+    """Every record now in `topic`, all partitions."""
+    return asyncio.run(_read_all(bootstrap, topic))
+
+
+def latest_records(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The accounts table as its changelog holds it: account -> latest record."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in read_topic(settings.bootstrap_servers, f"{settings.app_id}-accounts-changelog"):
+        if rec.value is not None:
+            out[orjson.loads(rec.key)] = orjson.loads(rec.value)
+    return out
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str,
+               worker: WorkerProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if worker is not None and not worker.alive:
+            raise AssertionError(f"worker died while waiting for {what}:\n{worker.log()}")
+        if time.monotonic() > deadline:
+            tail = worker.log() if worker is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
+        time.sleep(1.0)

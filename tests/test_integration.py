@@ -1,0 +1,165 @@
+"""End to end through a real broker: produce traffic and bad records, read alerts and DLQ back.
+
+One worker process runs against the broker the `kafka_bootstrap` fixture
+chose. The same records, in the same order, are then replayed without Kafka
+and must give exactly the same alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from models import simulator
+from models.replay import replay
+from tests.kafka_helpers import (
+    WorkerProcess,
+    create_topics,
+    latest_records,
+    read_topic,
+    unique_settings,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+CFG = simulator.SimConfig(seed=11, days=2.0, organic_accounts=40, loud_accounts=1,
+                          hydra_accounts=8)
+MARKER = "PRIVATE-MARKER-7f3a9c"
+
+GOOD = {"event_id": "bad-base", "ts": 1_767_300_000.0, "account_id": "acct-dlq",
+        "model": "frontier-4", "input_tokens": 10, "output_tokens": 10}
+#: (expected dead-letter reason, raw record) - one of each kind the contract names, and more
+BAD: list[tuple[str, bytes]] = [
+    ("invalid_json", b'{"event_id": "x", '),
+    ("invalid_json", b'{"event_id": "\xff\xfe"}'),
+    ("not_object", b'["an", "array"]'),
+    ("missing_field", orjson.dumps({k: v for k, v in GOOD.items() if k != "model"})),
+    ("bad_type", orjson.dumps({**GOOD, "input_tokens": "ten"})),
+    ("bad_value", orjson.dumps({**GOOD, "output_tokens": -3})),
+    ("bad_value", orjson.dumps({**GOOD, "account_id": "acct\u0007bell"})),
+    ("bad_timestamp", orjson.dumps({**GOOD, "ts": "last tuesday"})),
+    ("bad_timestamp", orjson.dumps({**GOOD, "ts": 99_999_999_999.0})),
+    ("too_large", orjson.dumps({**GOOD, "prompt": "x" * (1 << 20)})),
+]
+
+
+def build_input() -> list[tuple[bytes | None, bytes]]:
+    """(key, value) records in produce order: simulated traffic, bad records, redeliveries."""
+    events = list(simulator.generate(CFG))
+    records: list[tuple[bytes | None, bytes]] = []
+    third = len(events) // 3
+    for i, ev in enumerate(events):
+        if i == third:
+            records.extend((b"k" if n % 2 else None, raw) for n, (_, raw) in enumerate(BAD))
+        if i % 97 == 0:  # the key may be absent: the worker re-keys by account itself
+            records.append((None, orjson.dumps(ev)))
+        else:
+            records.append((ev["account_id"].encode(), orjson.dumps(ev)))
+        if i % 50 == 0 and i:  # an at-least-once gateway redelivers now and then
+            records.append((ev["account_id"].encode(), orjson.dumps(ev)))
+    private = {**events[0], "event_id": "private-1", "prompt": f"hello {MARKER}",
+               "system": f"sys {MARKER}"}
+    records.append((private["account_id"].encode(), orjson.dumps(private)))
+    return records
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+                                max_request_size=4 << 20)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture(scope="module")
+def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    settings = unique_settings(kafka_bootstrap, tmp / "data")
+    create_topics(settings)
+    worker = WorkerProcess(settings, tmp / "worker.log").start()
+    records = build_input()
+    try:
+        asyncio.run(produce(kafka_bootstrap, settings.input_topic, records))
+        distinct = {orjson.loads(v)["event_id"] for _, v in records
+                    if not any(v == raw for _, raw in BAD)}
+        wait_until(lambda: sum(r["n"] for r in latest_records(settings).values()) >= len(distinct),
+                   timeout=240, what=f"{len(distinct)} events in the accounts table", worker=worker)
+        alive = worker.alive
+        yield {
+            "settings": settings, "records": records, "distinct": distinct, "alive": alive,
+            "alerts": [orjson.loads(r.value) for r in read_topic(kafka_bootstrap,
+                                                                 settings.alerts_topic)],
+            "dlq": read_topic(kafka_bootstrap, settings.dlq_topic),
+            "table": latest_records(settings),
+            "events_topic": read_topic(kafka_bootstrap, settings.events_topic),
+        }
+    finally:
+        worker.stop()
+
+
+def test_extraction_accounts_alert_with_reasons(run: dict[str, Any]) -> None:
+    truth = simulator.ground_truth(CFG)
+    loud = {a for a, label in truth.items() if label == "extraction"}
+    alerted = {a["subject"] for a in run["alerts"]}
+    assert loud & alerted, "no extraction account alerted"
+    for alert in run["alerts"]:
+        assert alert["kind"] == "account" and alert["accounts"] == [alert["subject"]]
+        assert alert["reasons"], "alert without reasons"
+        for reason in alert["reasons"]:
+            assert set(reason) == {"signal", "value", "baseline", "contribution"}
+        assert alert["action"] in {"observe", "throttle", "challenge", "suspend"}
+        assert 0 <= alert["score"] <= 1
+
+
+def test_no_organic_account_alerts(run: dict[str, Any]) -> None:
+    truth = simulator.ground_truth(CFG)
+    false = sorted(a["subject"] for a in run["alerts"] if truth.get(a["subject"]) == "organic")
+    assert not false
+
+
+def test_bad_records_dead_lettered_with_reason_and_worker_survives(run: dict[str, Any]) -> None:
+    assert run["alive"], "the worker died"
+    dlq = run["dlq"]
+    got = [(dict(r.headers)["x-dlq-reason"].decode(), r.value) for r in dlq]
+    assert sorted(got) == sorted(BAD)  # original bytes unchanged, right reason each
+    assert len({reason for reason, _ in got}) >= 6
+    source_offsets = set()
+    for r in dlq:
+        h = dict(r.headers)
+        assert h["x-source-topic"].decode() == run["settings"].input_topic
+        assert h["x-dlq-error"]
+        source_offsets.add(int(h["x-source-offset"]))
+    assert len(source_offsets) == len(BAD)
+
+
+def test_redelivered_events_count_once(run: dict[str, Any]) -> None:
+    counted = sum(r["n"] for r in run["table"].values())
+    assert counted == len(run["distinct"])
+
+
+def test_prompt_text_never_leaves_memory(run: dict[str, Any]) -> None:
+    marker = MARKER.encode()
+    for r in run["events_topic"]:
+        assert marker not in r.value
+    assert marker not in orjson.dumps(run["table"])
+    assert marker not in orjson.dumps(run["alerts"])
+
+
+def test_replay_gives_the_same_alerts_as_the_worker(run: dict[str, Any], tmp_path: Path) -> None:
+    log = tmp_path / "input.jsonl"
+    log.write_bytes(b"".join(value + b"\n" for _, value in run["records"]))
+    with log.open("rb") as fh:
+        replayed = list(replay(fh, run["settings"].detector_config()))
+    assert replayed, "replay produced no alerts"
+    assert replayed == run["alerts"]
