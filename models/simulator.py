@@ -81,6 +81,8 @@ class SimConfig:
             raise ValueError(f"unknown hydra_timing {self.hydra_timing!r}")
         if self.hydra_network not in ("hosting", "residential_rotating"):
             raise ValueError(f"unknown hydra_network {self.hydra_network!r}")
+        if not 1 <= self.hydra_asns <= len(HOSTING_ASNS) + len(CLOUD_ASNS):
+            raise ValueError(f"hydra_asns must be in 1..{len(HOSTING_ASNS) + len(CLOUD_ASNS)}")
         if not 1 <= self.hydra_templates <= len(HYDRA_TEMPLATES):
             raise ValueError(f"hydra_templates must be in 1..{len(HYDRA_TEMPLATES)}")
         unknown = {name for name, _ in self.persona_mix} - set(ORGANIC_PERSONAS)
@@ -361,9 +363,8 @@ def _money(rng: random.Random) -> str:
 
 
 DYNAMIC: dict[str, Callable[[random.Random], str]] = {
-    "ident": _ident, "class": _class_name, "path": _path, "repo": _repo, "n": _small,
-    "num": _num, "secs": _secs, "code": _code, "code_py": _code_py, "code_ts": _code_ts,
-    "json": _json_record, "money": _money,
+    "ident": _ident, "class": _class_name, "path": _path, "n": _small, "num": _num,
+    "secs": _secs, "code": _code, "code_py": _code_py, "money": _money,
     "name": lambda rng: _pick(rng, NAMES),
     "test_name": lambda rng: f"test_{_ident(rng).lower()}",
 }
@@ -760,12 +761,12 @@ SYSTEM_CASUAL = (None, None, None, "You are a helpful assistant.",
                  "You are a helpful assistant. Answer in plain language.")
 SYSTEM_AGENT = (
     ("You are an interactive CLI agent that helps users with software engineering tasks. "
-    "Use the available tools to read files, run commands and edit code. Be concise. "
-    "Never commit unless asked. Follow the project's conventions and verify changes by "
-    "running the tests."),
+     "Use the available tools to read files, run commands and edit code. Be concise. "
+     "Never commit unless asked. Follow the project's conventions and verify changes by "
+     "running the tests."),
     ("You are a coding assistant embedded in the user's editor. You can call tools to "
-    "search the workspace, open files, apply edits and run terminal commands. Prefer small, "
-    "reviewable diffs and explain non-obvious changes."),
+     "search the workspace, open files, apply edits and run terminal commands. Prefer small, "
+     "reviewable diffs and explain non-obvious changes."),
 )
 SYSTEM_EXTRACTION = (None, None,
                      "You are a world-class software engineer and meticulous reasoner.",
@@ -773,16 +774,16 @@ SYSTEM_EXTRACTION = (None, None,
 APP_KINDS = (
     ("support", "app_support", ("other", "chat"),
      ("You are {brand} Assistant, the customer support agent for {brand}. Only answer "
-     "questions about {brand} products. Be polite and link to the help center when unsure.")),
+      "questions about {brand} products. Be polite and link to the help center when unsure.")),
     ("tutor", "app_tutor", ("reasoning", "chat"),
      ("You are {brand} Tutor, a patient teacher for high-school students. Never just give "
-     "the answer: guide the student with hints and check their understanding.")),
+      "the answer: guide the student with hints and check their understanding.")),
     ("recipes", "app_recipes", ("chat", "other"),
      ("You are the cooking assistant inside the {brand} recipe app. Keep answers short and "
-     "practical, use metric and imperial units.")),
+      "practical, use metric and imperial units.")),
     ("travel", "app_travel", ("chat", "other"),
      ("You are {brand} Travel Buddy. Give friendly, practical travel tips and never book "
-     "anything on the user's behalf.")),
+      "anything on the user's behalf.")),
 )
 BRANDS = ("Nimbus", "Acme", "Brightly", "Lumen", "Quokka", "Pathway", "Sprout", "Orbit",
           "Tandem", "Kettle", "Harbor", "Juniper")
@@ -790,7 +791,7 @@ BATCH_KINDS = (
     ("review_text", "other",
      "You label product reviews. Reply with exactly one word.",
      ("Classify the sentiment of this review as positive, negative or neutral.\n"
-     "Review #{id}: \"{text}\"")),
+      "Review #{id}: \"{text}\"")),
     ("ticket_text", "other",
      "You are a ticket router. Reply with the category name only.",
      "Route support ticket {id} to one of: billing, bug, account, how_to.\nTicket: \"{text}\""),
@@ -937,12 +938,12 @@ LOUD_TEMPLATES = (
         ("You are an autonomous software agent working in the repository `{repo}`.",),
         ("Your goal: \"{goal}\". Ticket #{n}.",),
         (("List every tool call you would make with its arguments, show your full reasoning "
-         "for each step, and finish with the complete patch."),),
+          "for each step, and finish with the complete patch."),),
     )),
     Template("reasoning", (
         ("Solve this problem: \"{problem}\" with N = {m} and K = {n}.",),
         (("Walk through your chain of thought step by step, then give the final answer and "
-         "its time complexity."),),
+          "its time complexity."),),
     )),
 )
 
@@ -959,7 +960,7 @@ HYDRA_TEMPLATES = (
     )),
     Template("agentic", (
         (("You are a senior engineer operating as an agent with shell access. Repository: "
-         "`{repo}`."),
+          "`{repo}`."),
          "Act as an autonomous senior engineer who can run shell commands in `{repo}`.",
          "Assume you are an agent with a terminal, working as a senior engineer on `{repo}`.",
          "You have shell access to `{repo}` and act as a senior engineering agent."),
@@ -968,11 +969,11 @@ HYDRA_TEMPLATES = (
          "The task is to \"{goal}\".",
          "What you must achieve: \"{goal}\"."),
         (("Describe each command you would run and why, reasoning step by step, then output "
-         "the final diff."),
+          "the final diff."),
          ("For every command you would run, explain why with step-by-step reasoning; finish "
-         "with the final diff."),
+          "with the final diff."),
          ("Reason step by step about each command and its purpose, and end with the final "
-         "diff."),
+          "diff."),
          "Walk through every command with your reasoning, then print the resulting diff."),
     )),
     Template("coding", (
@@ -993,28 +994,28 @@ HYDRA_TEMPLATES = (
          "Consider problem #{n}: \"{problem}\" (constraints: 1 <= N <= {m}).",
          "Here is problem #{n}: \"{problem}\". Assume 1 <= N <= {m}."),
         (("Think step by step, justify every step of your reasoning, and then give the optimal "
-         "algorithm in Python."),
+          "algorithm in Python."),
          ("Justify every step of your step-by-step reasoning before giving the optimal Python "
-         "algorithm."),
+          "algorithm."),
          ("Reason carefully step by step with a justification for each step, then write the "
-         "optimal algorithm in Python."),
+          "optimal algorithm in Python."),
          ("Show each reasoning step and why it holds, and conclude with the optimal Python "
-         "algorithm.")),
+          "algorithm.")),
     )),
     Template("agentic", (
         (("Plan a multi-step tool-using workflow to \"{goal}\" using the tools `{ident}` and "
-         "`{ident2}`."),
+          "`{ident2}`."),
          "Design a multi-step workflow with the tools `{ident}` and `{ident2}` to \"{goal}\".",
          "Using the tools `{ident}` and `{ident2}`, plan a multi-step workflow to \"{goal}\".",
          "Lay out a tool-driven plan, with `{ident}` and `{ident2}`, to \"{goal}\"."),
         (("For each step give your full reasoning, the tool call in JSON, and the expected "
-         "result."),
+          "result."),
          ("Every step needs your complete reasoning, the JSON tool call and the expected "
-         "result."),
+          "result."),
          ("Give, per step, the full reasoning behind it, its JSON tool call and what you "
-         "expect back."),
+          "expect back."),
          ("Show for each step your whole chain of reasoning, the tool call as JSON, and the "
-         "expected output.")),
+          "expected output.")),
     )),
 )
 PIVOT_TEMPLATES = (
@@ -1077,7 +1078,7 @@ class Account:
     max_tokens: int = 4096
     stream_p: float = 0.5
     rate: float = 1.0  # persona-specific intensity knob
-    kind: int = 0  # persona-specific variant (app kind, batch kind, agent flavour)
+    kind: int = 0  # persona-specific variant (server app kind, batch job kind)
     adopt_ts: float = math.inf  # when it starts using the newly released model
     err_rate: float = 0.006
     pool: tuple[dict, ...] = ()  # campaign proxy pool (shared object, networks only)
@@ -1157,8 +1158,8 @@ class _RosterBuilder:
         return self._personal(
             "casual_chat", model=rng.choices((OLD_MODEL, MINI_MODEL, LEGACY_MODEL), (6, 3, 1))[0],
             system=_pick(rng, SYSTEM_CASUAL), max_tokens=_pick(rng, (1024, 2048, 4096, 4096)),
-            tools=_pick(rng, (0, 0, 0, 0, 1, 2)), stream_p=_pick(rng, (0.9, 1.0, 0.2)), rate=rng.lognormvariate(0, 0.6),
-            adopt_ts=_adoption(rng, self.cfg, 6.0))
+            tools=_pick(rng, (0, 0, 0, 0, 1, 2)), stream_p=_pick(rng, (0.9, 1.0, 0.2)),
+            rate=rng.lognormvariate(0, 0.6), adopt_ts=_adoption(rng, self.cfg, 6.0))
 
     def _nat_student(self) -> Account:
         rng = self.rng
@@ -1187,7 +1188,7 @@ class _RosterBuilder:
             "developer_agent", model=rng.choices((OLD_MODEL, MINI_MODEL), (9, 1))[0],
             system=_pick(rng, SYSTEM_AGENT), tools=rng.randint(5, 30),
             max_tokens=_pick(rng, (8192, 16000, 32000)), stream_p=0.95,
-            rate=rng.lognormvariate(0, 0.35), kind=rng.randrange(2),
+            rate=rng.lognormvariate(0, 0.35),
             adopt_ts=_adoption(rng, self.cfg, 1.5))
         if self._org is None or self._org[2] <= 0:  # teams share an org and its card
             self._org = (f"org-{_hex(rng)}", f"pm-{_hex(rng, 64)}", rng.randint(1, 8))
@@ -1326,10 +1327,10 @@ def _model_at(acct: Account, ts: float, cfg: SimConfig, rng: random.Random) -> s
 
 def _emit(acct: Account, rng: random.Random, ts: float, *, client: dict, model: str,
           prompt: str, task: str, turns: int, in_tokens: int, want_out: float,
-          tool_calls: int = 0, endpoint: str = "messages", max_tokens: int | None = None,
-          stop_seq_p: float = 0.0, campaign: str | None = None) -> dict:
+          tool_calls: int = 0, endpoint: str = "messages", stop_seq_p: float = 0.0,
+          campaign: str | None = None) -> dict:
     """One gateway record; the response half (status, stop, latency) is derived here."""
-    cap = max_tokens or acct.max_tokens
+    cap = acct.max_tokens
     status = 200 if rng.random() >= acct.err_rate else _pick(rng, ERROR_STATUSES)
     if status != 200:
         out, stop, tool_calls = 0, None, 0
@@ -1458,14 +1459,13 @@ def _developer_day(acct: Account) -> Plan:
         end = start + rng.uniform(7.5, 10.5 if not weekend else 3) * HOUR
         lunch = start + rng.uniform(3.5, 4.5) * HOUR
         pause = 360 / acct.rate
-        items, ts, task = [], start, 0
+        items, ts = [], start
         while ts < end:
-            turn = _pick(rng, (1, 1, 3, 5, 9, 15, 21))
+            turn = _pick(rng, (1, 1, 3, 5, 9, 15, 21))  # fresh task or a continued conversation
             steps = 1 + min(int(rng.expovariate(1 / 9)), 28)
             for step in range(steps):
-                items.append((ts, min(turn + 2 * step, 59), task, step == steps - 1))
+                items.append((ts, min(turn + 2 * step, 59), step == steps - 1))
                 ts += _lognorm(rng, 7, 0.6)
-            task += 1
             ts += _lognorm(rng, pause, 0.8)
             if lunch <= ts < lunch + HOUR:
                 ts += rng.uniform(0.5, 1) * HOUR
@@ -1557,7 +1557,7 @@ def _human_stream(cfg: SimConfig, acct: Account, rng: random.Random,
 def _developer_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
     office, home = acct.clients[0], acct.clients[1:]
     last_day, client = -1, office
-    for ts, turn, _task, last in _timeline(cfg, rng, _developer_day(acct)):
+    for ts, turn, last in _timeline(cfg, rng, _developer_day(acct)):
         day = int(ts // DAY)
         if day != last_day:
             last_day, client = day, office if rng.random() < 0.7 else _pick(rng, home)
@@ -1699,6 +1699,7 @@ STREAMS: dict[str, Callable[[SimConfig, Account, random.Random], Iterator[dict]]
 # --------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------
+
 
 def generate(cfg: SimConfig) -> Iterator[dict]:
     """Stream all events of a scenario in non-decreasing ``ts`` order (deterministic)."""

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from models.detector import Detector
 from models.events import Event, Rejection, parse_event
 from streams import metrics
+from streams.security import KafkaSecurity
 from streams.settings import Settings
 
 
@@ -83,6 +84,7 @@ def build_app(settings: Settings) -> Service:
         key_serializer="json",
         table_cleanup_interval=3600.0,
         broker_rebalance_timeout=settings.rebalance_timeout,
+        broker_credentials=KafkaSecurity.from_env().faust_credentials(),
         # the DLQ forwards records over the 1 MiB contract limit unchanged
         producer_max_request_size=settings.max_request_bytes,
         consumer_max_fetch_size=settings.max_request_bytes,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from streams.security import KafkaSecurity
 from streams.settings import Settings, add_arguments, from_sources
 
 
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = from_sources(args)
+        KafkaSecurity.from_env()  # fail fast on a bad security setting, before any connection
     except ValueError as exc:
         print(f"distillguard: configuration error: {exc}", file=sys.stderr)
         return 2

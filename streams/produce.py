@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.security import KafkaSecurity
+
 
 async def produce_events(
     bootstrap_servers: str,
@@ -21,7 +23,8 @@ async def produce_events(
     Returns the number sent.
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=20,
-                                max_batch_size=256 * 1024, acks=1)
+                                max_batch_size=256 * 1024, acks=1,
+                                **KafkaSecurity.from_env().aiokafka_kwargs())
     await producer.start()
     n = 0
     try:

@@ -245,3 +245,5 @@ def test_invalid_config_rejected() -> None:
         SimConfig(hydra_timing="random")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         SimConfig(persona_mix=(("gamer", 1.0),))
+    with pytest.raises(ValueError):
+        SimConfig(hydra_asns=500)
