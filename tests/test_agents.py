@@ -21,6 +21,15 @@ def service() -> Service:
     return svc
 
 
+async def _delivered() -> None:
+    """What awaiting a Faust delivery future gives once the broker acknowledged."""
+
+
+def sent_and_acked() -> AsyncMock:
+    """A topic `send` whose returned future resolves, like a healthy broker's."""
+    return AsyncMock(side_effect=lambda **_: _delivered())
+
+
 def event(i: int, account: str = "acct-1", **over: object) -> bytes:
     doc = {"event_id": f"e{i}", "ts": 1_767_225_600.0 + i, "account_id": account,
            "model": "m", "input_tokens": 10, "output_tokens": 20,
@@ -44,7 +53,7 @@ async def test_ingest_forwards_valid_events_without_text(service: Service,
 
 async def test_ingest_dead_letters_bad_records_and_keeps_going(
         service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    forwarded, dead = AsyncMock(), AsyncMock()
+    forwarded, dead = AsyncMock(), sent_and_acked()
     monkeypatch.setattr(service.events_topic, "send", forwarded)
     monkeypatch.setattr(service.dlq, "send", dead)
     async with service.ingest.test_context() as agent:
@@ -70,3 +79,26 @@ async def test_score_agent_updates_table_once_per_event_id(
     record = service.accounts["acct-1"]
     assert record["n"] == 3
     assert orjson.loads(orjson.dumps(record)) == record  # plain, orjson-encodable record
+
+
+async def test_dead_letter_refused_by_broker_still_leaves_a_trace(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    async def refused() -> None:
+        raise MessageSizeTooLargeError("too big for the broker")
+
+    calls: list[dict[str, object]] = []
+
+    def send(**kw: object) -> object:
+        calls.append(kw)
+        return refused() if len(calls) == 1 else _delivered()
+
+    monkeypatch.setattr(service.dlq, "send", AsyncMock(side_effect=send))
+    async with service.ingest.test_context() as agent:
+        await agent.put(b"[1]", key=b"k")
+    assert len(calls) == 2
+    assert calls[1]["value"] == b""
+    headers = dict(calls[1]["headers"])  # type: ignore[arg-type]
+    assert headers["x-dlq-reason"] == b"not_object"
+    assert b"could not be forwarded" in headers["x-dlq-error"]
