@@ -113,8 +113,9 @@ def build_app(settings: Settings) -> Service:
                          type(exc).__name__)
             note = Rejection(rejection.reason, f"{rejection.error}; the original "
                              f"{len(value or b'')} bytes could not be forwarded: {exc}")
-            await dlq.send(key=msg.key, value=b"",
-                           headers=dlq_headers(note, msg.topic, msg.partition, msg.offset))
+            # a broker that refuses even this is down: let the error surface loudly
+            await (await dlq.send(key=msg.key, value=b"",
+                                  headers=dlq_headers(note, msg.topic, msg.partition, msg.offset)))
 
     @app.agent(source)
     async def ingest(stream: faust.StreamT) -> None:
