@@ -9,12 +9,14 @@ alerts; the population model is the only state outside the records.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.alerts import Thresholds, build_alert
 from models.events import Event
 from models.features import AccountState, seen_before, update
+from models.fingerprints import Tick, make_tick
 from models.scoring import PopulationModel, score_account
 
 MODEL_VERSION = "distillguard-0.1/logit-rules-1+hst"
@@ -38,13 +40,17 @@ class Outcome:
     record: dict[str, Any] | None
     alerts: list[dict[str, Any]]
     duplicate: bool = False
-    scored: float | None = None
+    tick: Tick | None = None  # set when the event triggered a score tick
 
 
 class Detector:
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    """Per-account scoring. `campaign_of` names an account's campaign for its alerts' evidence."""
+
+    def __init__(self, config: DetectorConfig | None = None,
+                 campaign_of: Callable[[str], str | None] | None = None) -> None:
         self.config = config or DetectorConfig()
         self.population = PopulationModel(warmup=self.config.warmup)
+        self.campaign_of = campaign_of
 
     def process(self, ev: Event, record: dict[str, Any] | None) -> Outcome:
         state = AccountState.from_dict(record) if record else AccountState()
@@ -52,10 +58,10 @@ class Detector:
             return Outcome(None, [], duplicate=True)
         update(state, ev)
         alerts: list[dict[str, Any]] = []
-        scored = None
+        tick = None
         if self._tick_due(state, ev.ts):
-            scored = self._tick(state, ev, alerts)
-        return Outcome(state.as_dict(), alerts, scored=scored)
+            tick = make_tick(ev, state, self._tick(state, ev, alerts))
+        return Outcome(state.as_dict(), alerts, tick=tick)
 
     def _tick_due(self, state: AccountState, ts: float) -> bool:
         cfg = self.config
@@ -85,7 +91,7 @@ class Detector:
                 severity=sev,
                 episode_start=state.episode,
                 reasons=score.reasons,
-                evidence=_evidence(state),
+                evidence=self._evidence(state, ev.account_id),
                 ts=ev.ts,
                 first_seen=state.first,
                 events_seen=state.n,
@@ -94,10 +100,11 @@ class Detector:
         return score.value
 
 
-def _evidence(state: AccountState) -> dict[str, Any]:
-    """Fingerprints and counts an analyst can check; never text."""
-    return {
-        "window": [state.first, state.last],
-        "top_templates": [{"template_fp": fp, "count": c} for fp, c in state.tpl],
-        "system_fp": state.sys_fp or None,
-    }
+    def _evidence(self, state: AccountState, account: str) -> dict[str, Any]:
+        """Fingerprints and counts an analyst can check; never text."""
+        return {
+            "window": [state.first, state.last],
+            "top_templates": [{"template_fp": fp, "count": c} for fp, c in state.tpl],
+            "system_fp": state.sys_fp or None,
+            "campaign_id": self.campaign_of(account) if self.campaign_of else None,
+        }

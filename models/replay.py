@@ -1,9 +1,10 @@
 """Backtesting without Kafka: the worker's detector over a JSON-lines log.
 
-Records go through the same parsing and the same `Detector` as in the
-worker, in file order, with account records kept in a dict instead of a
-table; so for a log fed to the worker through one partition in the same
-order, the alerts are the same.
+Records go through the same parsing and the same `Pipeline` steps as in the
+worker, in file order. For a log fed to the worker through one partition in
+the same order, the account alerts and the campaign alerts are the same
+(the worker interleaves the two streams differently, and the campaign id in
+an account alert's evidence depends on how far the campaign agent has got).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.detector import Detector, DetectorConfig
+from models.detector import DetectorConfig
 from models.events import Rejection, parse_event
+from models.pipeline import Pipeline
 
 
 @dataclass
@@ -24,14 +26,13 @@ class ReplayStats:
     accepted: int = 0
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    scores: dict[str, float] = field(default_factory=dict)
 
 
 def replay(lines: Iterable[bytes], config: DetectorConfig | None = None,
-           stats: ReplayStats | None = None) -> Iterator[dict[str, Any]]:
+           stats: ReplayStats | None = None,
+           pipeline: Pipeline | None = None) -> Iterator[dict[str, Any]]:
     """Yield the alerts the worker would send for these records, in order."""
-    detector = Detector(config)
-    records: dict[str, dict[str, Any]] = {}
+    pipeline = pipeline or Pipeline(config)
     stats = stats if stats is not None else ReplayStats()
     for line in lines:
         line = line.rstrip(b"\r\n")
@@ -41,13 +42,9 @@ def replay(lines: Iterable[bytes], config: DetectorConfig | None = None,
         if isinstance(parsed, Rejection):
             stats.rejected[parsed.reason] += 1
             continue
-        outcome = detector.process(parsed, records.get(parsed.account_id))
-        if outcome.duplicate:
+        step = pipeline.process(parsed)
+        if step.outcome.duplicate:
             stats.duplicates += 1
             continue
         stats.accepted += 1
-        assert outcome.record is not None
-        records[parsed.account_id] = outcome.record
-        if outcome.scored is not None:
-            stats.scores[parsed.account_id] = outcome.scored
-        yield from outcome.alerts
+        yield from step.alerts

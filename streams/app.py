@@ -22,7 +22,9 @@ from faust.exceptions import ProducerSendError
 from faust.serializers import codecs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from models.detector import Detector
+from models.campaigns import CampaignGraph
+from models.detector import MODEL_VERSION, Detector
+from models.fingerprints import Link, Tick, fold
 from models.events import Event, Rejection, parse_event
 from streams import metrics
 from streams.security import KafkaSecurity
@@ -67,6 +69,10 @@ class Service:
     ingest: faust.types.AgentT
     score: faust.types.AgentT
     detector: Detector
+    fingerprints: faust.Table
+    aggregate: faust.types.AgentT
+    campaigns: faust.types.AgentT
+    graph: CampaignGraph
 
 
 def build_app(settings: Settings) -> Service:
@@ -96,9 +102,26 @@ def build_app(settings: Settings) -> Service:
                              partitions=settings.partitions, internal=True)
     dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+    fingerprints_topic = app.topic(f"{settings.app_id}-fingerprints", key_type=bytes,
+                                   value_type=bytes, key_serializer="raw", value_serializer="raw",
+                                   partitions=settings.partitions, internal=True)
+    # one partition: the campaign graph must see every link, in one order
+    links_topic = app.topic(f"{settings.app_id}-links", key_type=bytes, value_type=bytes,
+                            key_serializer="raw", value_serializer="raw",
+                            partitions=1, internal=True)
     accounts = app.Table("accounts", default=None, partitions=settings.partitions,
                          key_type=str, value_type=dict)
-    detector = Detector(settings.detector_config())
+    fingerprints = app.Table("fingerprints", default=None, partitions=settings.partitions,
+                             key_type=str, value_type=dict)
+    campaign_of = app.GlobalTable("campaign-of", default=None, partitions=1,
+                                  key_type=str, value_type=str)
+    detector = Detector(settings.detector_config(), campaign_of=campaign_of.get)
+    graph = CampaignGraph(model_version=MODEL_VERSION)
+    link_rule = settings.link_rule()
+
+    async def send_alert(alert: dict[str, Any]) -> None:
+        metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
+        await alerts.send(key=alert["subject"].encode(), value=orjson.dumps(alert))
 
     async def dead_letter(msg: Any, value: bytes | None, rejection: Rejection) -> None:
         """Send a rejected record to the DLQ; if the broker refuses it, send its headers alone."""
@@ -143,15 +166,37 @@ def build_app(settings: Settings) -> Service:
                 continue
             metrics.EVENTS.labels("counted").inc()
             accounts[ev.account_id] = outcome.record
-            if outcome.scored is not None:
+            for alert in outcome.alerts:
+                await send_alert(alert)
+            if outcome.tick is not None:
                 metrics.SCORE_TICKS.inc()
                 metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
-            for alert in outcome.alerts:
-                metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
-                await alerts.send(key=alert["subject"].encode(), value=orjson.dumps(alert))
+                tick = orjson.dumps(outcome.tick)
+                for key in outcome.tick.keys:  # repartition by fingerprint key
+                    await fingerprints_topic.send(key=key.encode(), value=tick)
+
+    @app.agent(fingerprints_topic)
+    async def aggregate(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            key = event.key.decode()
+            tick = Tick(**orjson.loads(event.value))
+            fingerprints[key], link = fold(fingerprints.get(key), key, tick, link_rule)
+            if link is not None:
+                await links_topic.send(key=b"links", value=orjson.dumps(link))
+
+    @app.agent(links_topic)
+    async def campaigns(stream: faust.StreamT) -> None:
+        async for value in stream:
+            doc = orjson.loads(value)
+            link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]))
+            for alert in graph.add(link):
+                await send_alert(alert)
+            for account, _, _ in link.accounts:
+                campaign_of[account] = graph.campaign_of(account)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    return Service(app, source, events_topic, dlq, alerts, accounts, ingest, score, detector)
+    return Service(app, source, events_topic, dlq, alerts, accounts, ingest, score, detector,
+                   fingerprints, aggregate, campaigns, graph)

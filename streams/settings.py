@@ -14,6 +14,7 @@ from typing import Any
 
 from models.alerts import Thresholds
 from models.detector import DetectorConfig
+from models.fingerprints import LinkRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class Settings:
     threshold_high: float = 0.85
     threshold_critical: float = 0.95
     reset_below: float = 0.3
+    member_score: float = 0.35
+    link_min_accounts: int = 5
+    link_min_share: float = 0.5
 
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(
@@ -64,6 +68,10 @@ class Settings:
                 reset_below=self.reset_below,
             ),
         )
+
+    def link_rule(self) -> LinkRule:
+        return LinkRule(member_score=self.member_score, min_accounts=self.link_min_accounts,
+                        min_share=self.link_min_share)
 
     @property
     def events_topic(self) -> str:
@@ -102,6 +110,12 @@ HELP: dict[str, Setting] = {
                                   "score of a critical alert (suspend)"),
     "reset_below": Setting("DISTILLGUARD_RESET_BELOW",
                            "a score below this ends an account's alert episode"),
+    "member_score": Setting("DISTILLGUARD_MEMBER_SCORE",
+                            "account score from which it counts as a campaign suspect"),
+    "link_min_accounts": Setting("DISTILLGUARD_LINK_MIN_ACCOUNTS",
+                                 "suspects a shared fingerprint needs to link them"),
+    "link_min_share": Setting("DISTILLGUARD_LINK_MIN_SHARE",
+                              "share of a fingerprint's distinct accounts that must be suspects"),
 }
 
 

@@ -106,7 +106,7 @@ def test_score_ticks_follow_event_count_not_calls() -> None:
     for ev in extraction_events("x", 95, rng):
         outcome = det.process(ev, rec)
         rec = outcome.record
-        ticks += outcome.scored is not None
+        ticks += outcome.tick is not None
     assert ticks == 9
 
 

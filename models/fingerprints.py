@@ -1,0 +1,177 @@
+"""Fingerprint aggregates: what many accounts share, and whether the sharing is suspicious.
+
+A campaign of thousands of quiet accounts shows only in what its accounts
+share: infrastructure (ASN, IP /24 or /48, JA4, user agent and SDK, payment
+instrument, creation cohort) and content (prompt templates, system prompts).
+Each account score tick names the fingerprint keys the account uses right
+now; each key keeps one `FingerprintAggregate`, a small plain record.
+
+Sharing alone is innocent (a cloud ASN, a university NAT, a popular SDK), so
+a key *links* accounts into a campaign only when enough of the accounts that
+share it look extraction-like themselves (`LinkRule`): at least
+`min_accounts` suspicious accounts, and they make up at least `min_share` of
+all the distinct accounts seen on the key. A NAT of 150 students with one
+suspicious student, or an SDK used by thousands, never links anyone.
+
+Distinct accounts are counted with an HLL sketch (Apache DataSketches), so a
+key shared by a million accounts still costs about a kilobyte.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from datasketches import hll_sketch
+
+from models.events import Event
+from models.features import AccountState
+
+DAY = 86400.0
+#: accounts younger than this at their tick count as new (a creation cohort)
+NEW_ACCOUNT_AGE = 14 * DAY
+#: HLL precision: 2^10 registers, about 3% error, at most ~1 KiB
+HLL_LG_K = 10
+#: suspicious accounts remembered per key; beyond this the key links through the newest
+MAX_SUSPECTS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRule:
+    """When a shared fingerprint links its accounts into a campaign."""
+
+    member_score: float = 0.35   # an account at or above this score is a suspect
+    min_accounts: int = 5        # suspects needed on one key
+    min_share: float = 0.5       # suspects / distinct accounts on the key
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What one account score tick tells the campaign layer (no text, only keys)."""
+
+    account: str
+    ts: float
+    score: float
+    events: int          # the account's events so far
+    keys: tuple[str, ...]
+    new_account: bool
+
+
+def network_of(ip: str) -> str | None:
+    """The /24 of an IPv4 address or the /48 of an IPv6 one; None if not an address."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
+    """Fingerprint keys of an account at a tick: its current infrastructure and content."""
+    keys = []
+    if ev.asn is not None:
+        keys.append(f"asn:{ev.asn}")
+    if ev.ip is not None and (net := network_of(ev.ip)) is not None:
+        keys.append(f"net:{net}")
+    if ev.ja4:
+        keys.append(f"ja4:{ev.ja4}")
+    if ev.user_agent or ev.sdk:
+        keys.append(f"ua:{ev.user_agent or ''}|{ev.sdk or ''}")
+    if ev.payment_fp:
+        keys.append(f"pay:{ev.payment_fp}")
+    if ev.account_created is not None:
+        keys.append(f"cohort:{int(ev.account_created // DAY)}")
+    if state.sys_fp:
+        keys.append(f"sys:{state.sys_fp}")
+    keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
+    return tuple(keys)
+
+
+def make_tick(ev: Event, state: AccountState, score: float) -> Tick:
+    new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
+    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new)
+
+
+@dataclass(slots=True)
+class FingerprintAggregate:
+    """Online aggregate of one fingerprint key; a plain record for a table."""
+
+    ticks: int = 0
+    first: float = 0.0
+    last: float = 0.0
+    hll: str = ""                                           # base64 HLL of account ids
+    suspects: dict[str, list[float]] = field(default_factory=dict)  # account -> [score, events]
+    new_ticks: int = 0                                      # ticks from new accounts
+    linked: bool = False                                    # links accounts now
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FingerprintAggregate:
+        return cls(**d)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def distinct_accounts(self) -> float:
+        return _sketch(self.hll).get_estimate() if self.hll else 0.0
+
+    def suspect_share(self) -> float:
+        distinct = max(self.distinct_accounts(), float(len(self.suspects)), 1.0)
+        return min(1.0, len(self.suspects) / distinct)
+
+
+def _sketch(b64: str) -> hll_sketch:
+    return hll_sketch.deserialize(base64.b64decode(b64))
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A key that links accounts: each (account, score, events) joins through `key`."""
+
+    key: str
+    ts: float
+    accounts: tuple[tuple[str, float, int], ...]
+
+
+def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
+                     rule: LinkRule) -> Link | None:
+    """Fold one tick into a key's aggregate; return the link it creates, if any.
+
+    When a key first qualifies it links all its suspects at once; afterwards
+    each suspect links as its own ticks arrive, so the work per tick stays
+    O(1) however large the campaign grows.
+    """
+    if agg.ticks == 0:
+        agg.first = tick.ts
+    agg.ticks += 1
+    agg.last = max(agg.last, tick.ts)
+    agg.new_ticks += tick.new_account
+    sketch = _sketch(agg.hll) if agg.hll else hll_sketch(HLL_LG_K)
+    sketch.update(tick.account)
+    agg.hll = base64.b64encode(sketch.serialize_compact()).decode()
+    if tick.score >= rule.member_score:
+        agg.suspects[tick.account] = [round(tick.score, 4), tick.events]
+        if len(agg.suspects) > MAX_SUSPECTS:
+            del agg.suspects[next(iter(agg.suspects))]
+    else:
+        agg.suspects.pop(tick.account, None)
+    qualifies = len(agg.suspects) >= rule.min_accounts and agg.suspect_share() >= rule.min_share
+    if not qualifies:
+        agg.linked = False
+        return None
+    if not agg.linked:
+        agg.linked = True
+        return Link(key, tick.ts, tuple((a, s, int(n)) for a, (s, n) in agg.suspects.items()))
+    if tick.account in agg.suspects:
+        return Link(key, tick.ts, ((tick.account, tick.score, tick.events),))
+    return None
+
+
+def fold(record: dict[str, Any] | None, key: str, tick: Tick,
+         rule: LinkRule) -> tuple[dict[str, Any], Link | None]:
+    """`update_aggregate` on a stored plain record: what a table-keeping caller needs."""
+    agg = FingerprintAggregate.from_dict(record) if record else FingerprintAggregate()
+    link = update_aggregate(agg, key, tick, rule)
+    return agg.as_dict(), link
