@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import logging
+import time
 
 import faust
 import orjson
@@ -165,11 +166,13 @@ def build_app(settings: Settings) -> Service:
                 metrics.EVENTS.labels("duplicate").inc()
                 continue
             metrics.EVENTS.labels("counted").inc()
+            metrics.EVENT_TIME_LAG.set(time.time() - ev.ts)
             accounts[ev.account_id] = outcome.record
             for alert in outcome.alerts:
                 await send_alert(alert)
             if outcome.tick is not None:
                 metrics.SCORE_TICKS.inc()
+                metrics.SCORES.observe(outcome.tick.score)
                 metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
                 tick = orjson.dumps(outcome.tick)
                 for key in outcome.tick.keys:  # repartition by fingerprint key
@@ -193,6 +196,33 @@ def build_app(settings: Settings) -> Service:
                 await send_alert(alert)
             for account, _, _ in link.accounts:
                 campaign_of[account] = graph.campaign_of(account)
+            metrics.ACTIVE_CAMPAIGNS.set(len(graph.campaigns()))
+
+    @app.timer(interval=settings.metrics_interval)
+    async def gauges() -> None:
+        """Table sizes and consumer lag, sampled: too costly to keep exact per event."""
+        metrics.TRACKED_ACCOUNTS.set(len(accounts))
+        metrics.TRACKED_FINGERPRINTS.set(len(fingerprints))
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, highwater - position))
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        """Liveness: answering at all means the event loop turns."""
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """Readiness: partitions assigned and table recovery finished."""
+        assigned = bool(app.consumer.assignment()) if app.consumer else False
+        ready = assigned and not app.in_recovery and not app.rebalancing
+        body = {"ready": ready, "assigned": assigned, "recovering": bool(app.in_recovery)}
+        return web.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

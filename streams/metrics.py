@@ -2,13 +2,15 @@
 
 Names follow the contract: `distillguard_` prefix, base units, `_total` on
 counters, and no label whose values grow with traffic (never an account, IP
-or fingerprint). Metrics live in the process-wide default registry, created
-once at import.
+or fingerprint; partitions are bounded by the topic's partition count).
+Metrics live in the process-wide default registry, created once at import.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 RECORDS = Counter(
     "distillguard_ingest_records_total",
@@ -25,14 +27,48 @@ EVENTS = Counter(
     "Validated events applied to account state, by outcome (counted, duplicate)",
     ["outcome"],
 )
+EVENT_TIME_LAG = Gauge(
+    "distillguard_event_time_lag_seconds",
+    "Wall clock minus the event time of the latest event applied (replays show days)",
+)
+PROCESSING = Histogram(
+    "distillguard_batch_duration_seconds",
+    "Time to apply one batch of events to account state, alerts included",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+)
 SCORE_TICKS = Counter(
     "distillguard_score_ticks_total", "Account score computations (score ticks)"
+)
+SCORES = Histogram(
+    "distillguard_account_score",
+    "Distribution of account scores at score ticks",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99),
 )
 ALERTS = Counter(
     "distillguard_alerts_total",
     "Alerts sent, by kind, severity and recommended action",
     ["kind", "severity", "action"],
 )
+TRACKED_ACCOUNTS = Gauge(
+    "distillguard_tracked_accounts", "Accounts held in this worker's table partitions"
+)
+TRACKED_FINGERPRINTS = Gauge(
+    "distillguard_tracked_fingerprints", "Fingerprint aggregates held in this worker's partitions"
+)
+ACTIVE_CAMPAIGNS = Gauge(
+    "distillguard_active_campaigns", "Campaigns in this worker's campaign graph"
+)
 MODEL_WARM = Gauge(
     "distillguard_model_warm", "1 once the population anomaly model has finished warm-up"
 )
+CONSUMER_LAG = Gauge(
+    "distillguard_consumer_lag_messages",
+    "Messages between the consumer position and the high-water mark, per assigned partition",
+    ["topic", "partition"],
+)
+BUILD = Info("distillguard_build", "Version of the running distillguard")
+
+try:
+    BUILD.info({"version": version("distillguard")})
+except PackageNotFoundError:  # running from a source tree that was not installed
+    BUILD.info({"version": "unknown"})

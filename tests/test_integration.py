@@ -8,6 +8,8 @@ and must give exactly the same alerts.
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,16 @@ def build_input() -> list[tuple[bytes | None, bytes]]:
     return records
 
 
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
                                 max_request_size=4 << 20)
@@ -96,7 +108,12 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         wait_until(lambda: sum(r["n"] for r in latest_records(settings).values()) >= len(distinct),
                    timeout=240, what=f"{len(distinct)} events in the accounts table", worker=worker)
         alive = worker.alive
+        web = f"http://{settings.web_host}:{settings.web_port}"
+        wait_until(lambda: b"distillguard_tracked_accounts " in fetch(web + "/metrics")[1]
+                   and fetch(web + "/metrics")[1].count(b"consumer_lag_messages{") > 0,
+                   timeout=30, what="sampled gauges", worker=worker)
         yield {
+            "web": {path: fetch(web + path) for path in ("/metrics", "/healthz", "/readyz")},
             "settings": settings, "records": records, "distinct": distinct, "alive": alive,
             "alerts": [orjson.loads(r.value) for r in read_topic(kafka_bootstrap,
                                                                  settings.alerts_topic)],
@@ -189,3 +206,21 @@ def test_hydra_accounts_form_one_campaign(run: dict[str, Any]) -> None:
     worst = max(campaign_alerts, key=lambda a: a["score"])
     assert worst["account_count"] == len(worst["accounts"])
     assert worst["evidence"]["linking_keys"]
+
+
+def test_metrics_and_health_endpoints(run: dict[str, Any]) -> None:
+    status, body = run["web"]["/metrics"]
+    assert status == 200
+    text = body.decode()
+    for name in ("distillguard_ingest_records_total", "distillguard_dead_letters_total",
+                 "distillguard_events_processed_total", "distillguard_alerts_total",
+                 "distillguard_account_score_bucket", "distillguard_build_info",
+                 "distillguard_consumer_lag_messages", "distillguard_tracked_accounts",
+                 "distillguard_event_time_lag_seconds", "distillguard_model_warm"):
+        assert name in text, name
+    accepted = [line for line in text.splitlines()
+                if line.startswith('distillguard_ingest_records_total{result="accepted"}')]
+    assert accepted and float(accepted[0].split()[-1]) > 1000
+    assert MARKER not in text and "acct-" not in text  # no prompt text, no account labels
+    assert run["web"]["/healthz"][0] == 200
+    assert run["web"]["/readyz"][0] == 200
