@@ -3,9 +3,10 @@
 Accounts and fingerprint keys are nodes of a union-find forest; every `Link`
 joins its accounts to its key. A connected component is one operation, even
 when it spans several ASNs or templates, because its accounts overlap on some
-key. The component keeps the id of its oldest part (`camp-` + a hash of the
-first key that linked), so one operation keeps one campaign id as it grows
-and merges.
+key. A component's id is `camp-` + a hash of the first key that linked it.
+When two components merge, the one already alerted at the higher severity
+(then the older) keeps its id, so consumers keep following the id they know;
+the absorbed ids are listed in the evidence (`merged_campaign_ids`).
 
 Severity grows with evidence, on a ladder an analyst can check: `low` at 5
 linked accounts, `medium` at 20, `high` at 50 once the campaign has been
@@ -51,6 +52,7 @@ class Campaign:
     accounts: dict[str, tuple[float, int]] = field(default_factory=dict)  # -> (score, events)
     keys: dict[str, None] = field(default_factory=dict)       # insertion-ordered set
     sev: int = -1
+    merged: list[str] = field(default_factory=list)           # ids this campaign absorbed
 
     def merge(self, other: Campaign) -> None:
         self.first = min(self.first, other.first)
@@ -58,6 +60,11 @@ class Campaign:
         self.accounts.update(other.accounts)
         self.keys.update(other.keys)
         self.sev = max(self.sev, other.sev)
+        self.merged.extend([other.campaign_id, *other.merged])
+
+    def rank(self) -> tuple[int, float, str]:
+        """Which side of a merge keeps its id: the one consumers already know best."""
+        return (-self.sev, self.first, self.campaign_id)
 
 
 class CampaignGraph:
@@ -114,8 +121,8 @@ class CampaignGraph:
         if ca is None:
             self._parent[a] = b
             return b
-        # the older campaign keeps its id; the larger side absorbs the smaller set
-        keep, gone = (a, b) if (ca.first, ca.campaign_id) <= (cb.first, cb.campaign_id) else (b, a)
+        # the side already alerted at the higher severity (then the older) keeps its id
+        keep, gone = (a, b) if ca.rank() <= cb.rank() else (b, a)
         winner, loser = self._campaigns[keep], self._campaigns.pop(gone)
         winner.merge(loser)
         self._parent[gone] = keep
@@ -158,6 +165,7 @@ class CampaignGraph:
                 "window": [camp.first, camp.last],
                 "linking_keys": list(camp.keys)[: self.rule.evidence_keys],
                 "linking_kinds": kinds,
+                "merged_campaign_ids": camp.merged,
             },
             ts=ts,
             first_seen=camp.first,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from datasketches import hll_sketch
@@ -112,7 +112,8 @@ class FingerprintAggregate:
         return cls(**d)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow, like `AccountState.as_dict`: the record replaces the stored one."""
+        return {name: getattr(self, name) for name in _AGG_FIELDS}
 
     def distinct_accounts(self) -> float:
         return _sketch(self.hll).get_estimate() if self.hll else 0.0
@@ -120,6 +121,9 @@ class FingerprintAggregate:
     def suspect_share(self) -> float:
         distinct = max(self.distinct_accounts(), float(len(self.suspects)), 1.0)
         return min(1.0, len(self.suspects) / distinct)
+
+
+_AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
 
 
 def _sketch(b64: str) -> hll_sketch:
