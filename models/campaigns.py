@@ -53,6 +53,7 @@ class Campaign:
     keys: dict[str, None] = field(default_factory=dict)       # insertion-ordered set
     sev: int = -1
     merged: list[str] = field(default_factory=list)           # ids this campaign absorbed
+    allow: bool = False                                       # allow-listed: never alerts
 
     def merge(self, other: Campaign) -> None:
         self.first = min(self.first, other.first)
@@ -60,6 +61,7 @@ class Campaign:
         self.accounts.update(other.accounts)
         self.keys.update(other.keys)
         self.sev = max(self.sev, other.sev)
+        self.allow = self.allow or other.allow
         self.merged.extend([other.campaign_id, *other.merged])
 
     def rank(self) -> tuple[int, float, str]:
@@ -95,6 +97,24 @@ class CampaignGraph:
     def campaigns(self) -> list[Campaign]:
         return list(self._campaigns.values())
 
+    def remove_account(self, account: str) -> None:
+        """Take an allow-listed account out of its campaign's member list.
+
+        Its node stays in the forest (union-find cannot split), but it no longer
+        counts or appears in alerts, and, scored 0 from now on, it links no more.
+        """
+        node = "a:" + account
+        if node in self._parent and (camp := self._campaigns.get(self._find(node))):
+            camp.accounts.pop(account, None)
+
+    def allowlist(self, campaign_id: str) -> bool:
+        """Silence a campaign (and whatever later merges with it); False if unknown."""
+        for camp in self._campaigns.values():
+            if camp.campaign_id == campaign_id or campaign_id in camp.merged:
+                camp.allow = True
+                return True
+        return False
+
     def add(self, link: Link) -> list[dict[str, Any]]:
         """Apply one link; return the campaign alert it causes, if any."""
         key_node = "k:" + link.key
@@ -129,6 +149,8 @@ class CampaignGraph:
         return keep
 
     def _maybe_alert(self, camp: Campaign, ts: float) -> list[dict[str, Any]]:
+        if camp.allow or not camp.accounts:
+            return []
         size = len(camp.accounts)
         hours = (camp.last - camp.first) / HOUR
         sev = self.rule.severity(size, hours)

@@ -15,7 +15,8 @@ from typing import Any
 
 from models.alerts import Thresholds, build_alert
 from models.events import Event
-from models.features import AccountState, seen_before, update
+from models.features import AccountState, features, seen_before, update
+from models.feedback import Feedback, LabelModel
 from models.fingerprints import Tick, make_tick
 from models.scoring import PopulationModel, score_account
 
@@ -50,7 +51,23 @@ class Detector:
                  campaign_of: Callable[[str], str | None] | None = None) -> None:
         self.config = config or DetectorConfig()
         self.population = PopulationModel(warmup=self.config.warmup)
+        self.labels = LabelModel()
         self.campaign_of = campaign_of
+
+    def apply_feedback(self, fb: Feedback, record: dict[str, Any] | None) -> dict[str, Any]:
+        """Record an analyst's word on an account; labels train the label model.
+
+        Only analyst labels reach the label model, never the detector's own alerts.
+        """
+        state = AccountState.from_dict(record) if record else AccountState()
+        state.label = fb.label
+        if fb.allowlists:
+            state.allow, state.sev = True, -1
+        elif fb.label == "extraction":
+            state.allow = False
+        if state.n:
+            self.labels.learn(features(state), fb.label == "extraction")
+        return state.as_dict()
 
     def process(self, ev: Event, record: dict[str, Any] | None) -> Outcome:
         state = AccountState.from_dict(record) if record else AccountState()
@@ -71,8 +88,10 @@ class Detector:
 
     def _tick(self, state: AccountState, ev: Event, alerts: list[dict[str, Any]]) -> float:
         state.tick_n, state.tick_ts = state.n, max(state.tick_ts, ev.ts)
-        score = score_account(state, self.population)
+        score = score_account(state, self.population, self.labels)
         state.score = score.value
+        if state.allow:  # allow-listed: scored for the record, silent, and no campaign suspect
+            return 0.0
         thresholds = self.config.thresholds
         if score.value < thresholds.reset_below:
             state.sev = -1

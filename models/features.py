@@ -79,6 +79,8 @@ class AccountState:
     score: float = 0.0         # last score
     sev: int = -1              # severity alerted in the current episode (-1: none)
     episode: float = 0.0       # event time the current alert episode began
+    allow: bool = False        # allow-listed by an analyst: never alerts, never a suspect
+    label: str = ""            # the latest analyst label, if any
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccountState:

@@ -15,6 +15,7 @@ from typing import Any
 from models.campaigns import CampaignGraph, CampaignRule
 from models.detector import MODEL_VERSION, Detector, DetectorConfig, Outcome
 from models.events import Event
+from models.feedback import Feedback
 from models.fingerprints import Link, LinkRule, Tick, fold
 
 
@@ -48,6 +49,16 @@ class Pipeline:
         self.link_rule = link_rule or LinkRule()
         self.accounts: dict[str, dict[str, Any]] = {}
         self.aggregates: dict[str, dict[str, Any]] = {}
+
+    def feedback(self, fb: Feedback) -> None:
+        """Apply an analyst's feedback, as the worker's feedback agent does."""
+        if fb.subject_kind == "campaign":
+            if fb.allowlists:
+                self.graph.allowlist(fb.subject)
+            return
+        self.accounts[fb.subject] = self.detector.apply_feedback(fb, self.accounts.get(fb.subject))
+        if fb.allowlists:
+            self.graph.remove_account(fb.subject)
 
     def process(self, ev: Event) -> Step:
         outcome = self.detector.process(ev, self.accounts.get(ev.account_id))

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from river import anomaly, compose, preprocessing
 
 from models.features import AccountState, features
+from models.feedback import LabelModel
 from models.signals import Ramp, Signal, signals
 
 #: logit bias: with no signal at all the score is sigmoid(-5) = 0.007
 BIAS = -5.0
 ANOMALY = Ramp(baseline=0.5, lo=0.7, hi=0.95, weight=1.0)
+ANALYST = Ramp(baseline=0.1, lo=0.5, hi=0.9, weight=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +66,19 @@ class PopulationModel:
         return score
 
 
-def score_account(state: AccountState, population: PopulationModel | None) -> Score:
-    """Score one account on a tick: interpretable signals plus the population model."""
+def score_account(state: AccountState, population: PopulationModel | None,
+                  labels: LabelModel | None = None) -> Score:
+    """Score one account on a tick: interpretable signals, population and label models."""
     sigs = signals(state)
+    x = features(state)
     if population is not None:
-        anomaly_score = population.score_and_learn(features(state))
+        anomaly_score = population.score_and_learn(x)
         if anomaly_score is not None:
             sigs.append(Signal("population_anomaly", anomaly_score, ANOMALY.baseline,
                                ANOMALY.strength(anomaly_score), ANOMALY.weight))
+    if labels is not None and (p := labels.probability(x)) is not None:
+        sigs.append(Signal("analyst_label_model", p, ANALYST.baseline, ANALYST.strength(p),
+                           ANALYST.weight))
     z = BIAS + sum(s.contribution for s in sigs)
     reasons = sorted((s for s in sigs if s.contribution > 0), key=lambda s: -s.contribution)
     return Score(1.0 / (1.0 + math.exp(-z)), reasons)

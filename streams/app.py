@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.campaigns import CampaignGraph
 from models.detector import MODEL_VERSION, Detector
+from models.feedback import Feedback, parse_feedback
 from models.fingerprints import Link, Tick, fold
 from models.events import Event, Rejection, parse_event
 from streams import metrics
@@ -43,6 +44,9 @@ class OrjsonCodec(codecs.Codec):
 
 
 codecs.register("orjson", OrjsonCodec())
+#: internal control messages share the events and links topics with data; JSON never starts so
+FEEDBACK_MARK = b"F:"
+UNLINK_MARK = b"U:"
 logger = logging.getLogger(__name__)
 
 
@@ -59,20 +63,24 @@ def dlq_headers(rejection: Rejection, topic: str, partition: int, offset: int) -
 
 @dataclass(frozen=True)
 class Service:
-    """The app and its parts, so tests can reach topics, table and agents."""
+    """The app and its parts, so tests can reach topics, tables, agents and models."""
 
     app: faust.App
     source: faust.TopicT
     events_topic: faust.TopicT
+    fingerprints_topic: faust.TopicT
+    links_topic: faust.TopicT
+    feedback_topic: faust.TopicT
     dlq: faust.TopicT
     alerts: faust.TopicT
     accounts: faust.Table
+    fingerprints: faust.Table
     ingest: faust.types.AgentT
     score: faust.types.AgentT
-    detector: Detector
-    fingerprints: faust.Table
     aggregate: faust.types.AgentT
     campaigns: faust.types.AgentT
+    feedback: faust.types.AgentT
+    detector: Detector
     graph: CampaignGraph
 
 
@@ -103,6 +111,8 @@ def build_app(settings: Settings) -> Service:
                              partitions=settings.partitions, internal=True)
     dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+    feedback_topic = app.topic(settings.feedback_topic, key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw")
     fingerprints_topic = app.topic(f"{settings.app_id}-fingerprints", key_type=bytes,
                                    value_type=bytes, key_serializer="raw", value_serializer="raw",
                                    partitions=settings.partitions, internal=True)
@@ -126,7 +136,6 @@ def build_app(settings: Settings) -> Service:
 
     async def dead_letter(msg: Any, value: bytes | None, rejection: Rejection) -> None:
         """Send a rejected record to the DLQ; if the broker refuses it, send its headers alone."""
-        metrics.RECORDS.labels("rejected").inc()
         metrics.DEAD_LETTERS.labels(rejection.reason).inc()
         headers = dlq_headers(rejection, msg.topic, msg.partition, msg.offset)
         try:
@@ -146,6 +155,7 @@ def build_app(settings: Settings) -> Service:
         async for event in stream.events():
             parsed = parse_event(event.value)
             if isinstance(parsed, Rejection):
+                metrics.RECORDS.labels("rejected").inc()
                 await dead_letter(event.message, event.value, parsed)
                 continue
             metrics.RECORDS.labels("accepted").inc()
@@ -154,6 +164,12 @@ def build_app(settings: Settings) -> Service:
     @app.agent(events_topic)
     async def score(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if event.value.startswith(FEEDBACK_MARK):  # in order with the account's events
+                fb = Feedback(**orjson.loads(event.value[len(FEEDBACK_MARK):]))
+                accounts[fb.subject] = detector.apply_feedback(fb, accounts.get(fb.subject))
+                if fb.allowlists:
+                    await links_topic.send(key=b"links", value=UNLINK_MARK + fb.subject.encode())
+                continue
             ev = Event.from_wire(event.value)
             try:
                 outcome = detector.process(ev, accounts.get(ev.account_id))
@@ -190,6 +206,12 @@ def build_app(settings: Settings) -> Service:
     @app.agent(links_topic)
     async def campaigns(stream: faust.StreamT) -> None:
         async for value in stream:
+            if value.startswith(UNLINK_MARK):
+                graph.remove_account(value[len(UNLINK_MARK):].decode())
+                continue
+            if value.startswith(FEEDBACK_MARK):
+                graph.allowlist(orjson.loads(value[len(FEEDBACK_MARK):])["subject"])
+                continue
             doc = orjson.loads(value)
             link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]))
             for alert in graph.add(link):
@@ -197,6 +219,23 @@ def build_app(settings: Settings) -> Service:
             for account, _, _ in link.accounts:
                 campaign_of[account] = graph.campaign_of(account)
             metrics.ACTIVE_CAMPAIGNS.set(len(graph.campaigns()))
+
+    @app.agent(feedback_topic)
+    async def feedback(stream: faust.StreamT) -> None:
+        """Route feedback to where its subject's state lives, in order with its events."""
+        async for event in stream.events():
+            fb = parse_feedback(event.value)
+            if isinstance(fb, str):
+                metrics.FEEDBACK.labels("rejected").inc()
+                await dead_letter(event.message, event.value,
+                                  Rejection(fb, "not a feedback record of the contract"))
+                continue
+            metrics.FEEDBACK.labels(fb.label).inc()
+            body = FEEDBACK_MARK + orjson.dumps(fb)
+            if fb.subject_kind == "account":
+                await events_topic.send(key=fb.subject.encode(), value=body)
+            elif fb.allowlists:
+                await links_topic.send(key=b"links", value=body)
 
     @app.timer(interval=settings.metrics_interval)
     async def gauges() -> None:
@@ -228,5 +267,9 @@ def build_app(settings: Settings) -> Service:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    return Service(app, source, events_topic, dlq, alerts, accounts, ingest, score, detector,
-                   fingerprints, aggregate, campaigns, graph)
+    return Service(
+        app=app, source=source, events_topic=events_topic,
+        fingerprints_topic=fingerprints_topic, links_topic=links_topic,
+        feedback_topic=feedback_topic, dlq=dlq, alerts=alerts, accounts=accounts,
+        fingerprints=fingerprints, ingest=ingest, score=score, aggregate=aggregate,
+        campaigns=campaigns, feedback=feedback, detector=detector, graph=graph)

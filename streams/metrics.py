@@ -66,6 +66,11 @@ CONSUMER_LAG = Gauge(
     "Messages between the consumer position and the high-water mark, per assigned partition",
     ["topic", "partition"],
 )
+FEEDBACK = Counter(
+    "distillguard_feedback_total",
+    "Feedback records read, by label (extraction, benign) or rejected",
+    ["result"],
+)
 BUILD = Info("distillguard_build", "Version of the running distillguard")
 
 try:

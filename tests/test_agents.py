@@ -102,3 +102,47 @@ async def test_dead_letter_refused_by_broker_still_leaves_a_trace(
     headers = dict(calls[1]["headers"])  # type: ignore[arg-type]
     assert headers["x-dlq-reason"] == b"not_object"
     assert b"could not be forwarded" in headers["x-dlq-error"]
+
+
+async def test_feedback_routes_accounts_to_their_events_and_rejects_junk(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    routed, links, dead = AsyncMock(), AsyncMock(), sent_and_acked()
+    monkeypatch.setattr(service.events_topic, "send", routed)
+    monkeypatch.setattr(service.links_topic, "send", links)
+    monkeypatch.setattr(service.dlq, "send", dead)
+    import streams.app as app_module
+
+    async with service.feedback.test_context() as agent:
+        await agent.put(orjson.dumps({"account_id": "acct-9", "label": "benign",
+                                      "allowlist": True, "ts": 1.0, "source": "analyst"}))
+        await agent.put(orjson.dumps({"campaign_id": "camp-1", "label": "benign",
+                                      "allowlist": True, "ts": 1.0, "source": "analyst"}))
+        await agent.put(b'{"label": "benign"}')
+    assert routed.call_args.kwargs["key"] == b"acct-9"
+    assert routed.call_args.kwargs["value"].startswith(app_module.FEEDBACK_MARK)
+    assert links.call_args.kwargs["value"].startswith(app_module.FEEDBACK_MARK)
+    assert dict(dead.call_args.kwargs["headers"])["x-dlq-reason"] == b"missing_field"
+
+
+async def test_allowlisted_account_stops_alerting(service: Service,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.feedback import Feedback
+
+    sent = AsyncMock()
+    monkeypatch.setattr(service.alerts, "send", sent)
+    monkeypatch.setattr(service.links_topic, "send", AsyncMock())
+    monkeypatch.setattr(service.fingerprints_topic, "send", AsyncMock())
+    import streams.app as app_module
+
+    allow = Feedback("account", "acct-1", "benign", True, 0.0, "analyst")
+    async with service.score.test_context() as agent:
+        await agent.put(app_module.FEEDBACK_MARK + orjson.dumps(allow), key=b"acct-1")
+        for account in ("acct-1", "acct-2"):  # same traffic; only acct-1 is allow-listed
+            for i in range(60):
+                parsed = parse_event(event(i, account, output_tokens=3000, max_tokens=3000,
+                                           stop_reason="max_tokens", turns=1, task="coding"))
+                await agent.put(parsed.to_wire(), key=account.encode())  # type: ignore[union-attr]
+    assert service.accounts["acct-1"]["allow"] is True
+    assert service.accounts["acct-1"]["n"] == 60
+    alerted = {c.kwargs["key"] for c in sent.call_args_list}
+    assert alerted == {b"acct-2"}
