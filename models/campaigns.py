@@ -27,6 +27,14 @@ from models.signals import Signal
 from models.text import fingerprint
 
 HOUR = 3600.0
+#: shared-fingerprint statistics reported as reasons: (name, organic baseline, full strength at)
+KEY_SIGNALS = (
+    ("timing_synchrony", 0.05, 0.5),
+    ("new_account_share", 0.05, 1.0),
+    ("newest_model_share", 0.3, 1.0),
+    ("template_concentration", 0.1, 1.0),
+    ("burst", 1.0, 100.0),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,7 @@ class Campaign:
     sev: int = -1
     merged: list[str] = field(default_factory=list)           # ids this campaign absorbed
     allow: bool = False                                       # allow-listed: never alerts
+    stats: dict[str, float] = field(default_factory=dict)     # strongest linking-key stats
 
     def merge(self, other: Campaign) -> None:
         self.first = min(self.first, other.first)
@@ -62,7 +71,12 @@ class Campaign:
         self.keys.update(other.keys)
         self.sev = max(self.sev, other.sev)
         self.allow = self.allow or other.allow
+        self.note(other.stats)
         self.merged.extend([other.campaign_id, *other.merged])
+
+    def note(self, stats: dict[str, float]) -> None:
+        for name, value in stats.items():
+            self.stats[name] = max(self.stats.get(name, value), value)
 
     def rank(self) -> tuple[int, float, str]:
         """Which side of a merge keeps its id: the one consumers already know best."""
@@ -128,6 +142,7 @@ class CampaignGraph:
             root = self._union(root, self._find("a:" + account))
             camp = self._campaigns[root]
             camp.accounts[account] = (score, events)
+        camp.note(link.stats)  # on the survivor of any merge above
         camp.last = max(camp.last, link.ts)
         return self._maybe_alert(camp, link.ts)
 
@@ -164,7 +179,11 @@ class CampaignGraph:
         mean_score = sum(score for score, _ in camp.accounts.values()) / size
         breadth = min(1.0, math.log10(size) / 2)  # 10 accounts: 0.5, 100 or more: 1
         kinds = sorted({k.split(":", 1)[0] for k in camp.keys})
+        stats = camp.stats
         reasons = [
+            Signal(name, stats[name], baseline, min(1.0, stats[name] / full), 0.5)
+            for name, baseline, full in KEY_SIGNALS if name in stats
+        ] + [
             Signal("campaign_accounts", float(size), 1.0, breadth, 2.0),
             Signal("mean_member_score", mean_score, 0.1, mean_score, 2.0),
             Signal("linking_fingerprints", float(len(camp.keys)), 0.0,
@@ -187,7 +206,8 @@ class CampaignGraph:
                 "window": [camp.first, camp.last],
                 "linking_keys": list(camp.keys)[: self.rule.evidence_keys],
                 "linking_kinds": kinds,
-                "merged_campaign_ids": camp.merged,
+                "merged_campaign_ids": list(camp.merged),  # copies: the campaign lives on
+                "linking_key_stats": dict(stats),
             },
             ts=ts,
             first_seen=camp.first,

@@ -144,7 +144,7 @@ def _update_timing(state: AccountState, ts: float) -> None:
 def _update_content(state: AccountState, ev: Event) -> None:
     if ev.template_fp is not None:
         state.text_n += 1
-        reused = _misra_gries(state.tpl, ev.template_fp)
+        reused = misra_gries(state.tpl, ev.template_fp, TOP_TEMPLATES)
         state.tpl_reuse = _ew(state.tpl_reuse, 1.0 if reused else 0.0, state.text_n)
         same_sys = ev.system_fp is not None and ev.system_fp == state.sys_fp
         state.sys_reuse = _ew(state.sys_reuse, 1.0 if same_sys else 0.0, state.text_n)
@@ -158,7 +158,7 @@ def _update_content(state: AccountState, ev: Event) -> None:
         state.focus = _ew(state.focus, 1.0 if ev.focus else 0.0, state.focus_n)
 
 
-def _misra_gries(summary: list[list[Any]], key: str) -> bool:
+def misra_gries(summary: list[list[Any]], key: str, size: int) -> bool:
     """Count `key` in a Misra-Gries heavy-hitter summary; True if it was already tracked.
 
     A bounded summary keeps the record small while still catching the few
@@ -168,7 +168,7 @@ def _misra_gries(summary: list[list[Any]], key: str) -> bool:
         if entry[0] == key:
             entry[1] += 1
             return True
-    if len(summary) < TOP_TEMPLATES:
+    if len(summary) < size:
         summary.append([key, 1])
         return False
     for entry in summary:

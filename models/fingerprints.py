@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from datasketches import hll_sketch
 
 from models.events import Event
-from models.features import AccountState
+from models.features import ALPHA, AccountState, misra_gries
 
 DAY = 86400.0
 #: accounts younger than this at their tick count as new (a creation cohort)
@@ -36,6 +37,8 @@ NEW_ACCOUNT_AGE = 14 * DAY
 HLL_LG_K = 10
 #: suspicious accounts remembered per key; beyond this the key links through the newest
 MAX_SUSPECTS = 5000
+#: ticks of different accounts this close together count as synchronised
+SYNC_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class Tick:
     events: int          # the account's events so far
     keys: tuple[str, ...]
     new_account: bool
+    model: str = ""
 
 
 def network_of(ip: str) -> str | None:
@@ -92,7 +96,7 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
 
 def make_tick(ev: Event, state: AccountState, score: float) -> Tick:
     new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
-    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new)
+    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model)
 
 
 @dataclass(slots=True)
@@ -106,6 +110,14 @@ class FingerprintAggregate:
     suspects: dict[str, list[float]] = field(default_factory=dict)  # account -> [score, events]
     new_ticks: int = 0                                      # ticks from new accounts
     linked: bool = False                                    # links accounts now
+    rate: float = 0.0               # decayed ticks, time constant one day
+    sync: float = 0.0               # EW share of ticks within SYNC_SECONDS of another account's
+    last_account: str = ""
+    tpls: list[list[Any]] = field(default_factory=list)   # heavy hitters of templates seen here
+    tpl_ticks: int = 0
+    models: dict[str, float] = field(default_factory=dict)  # model -> first seen on this key
+    newest: float = 0.0             # EW share of ticks on the key's newest model
+    burst: float = 0.0              # highest MIDAS burst score seen
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FingerprintAggregate:
@@ -122,6 +134,20 @@ class FingerprintAggregate:
         distinct = max(self.distinct_accounts(), float(len(self.suspects)), 1.0)
         return min(1.0, len(self.suspects) / distinct)
 
+    def stats(self) -> dict[str, float]:
+        """What an analyst reads about a shared fingerprint (campaign evidence)."""
+        top_tpl = max((c for _, c in self.tpls), default=0)
+        return {
+            "distinct_accounts": round(self.distinct_accounts(), 1),
+            "suspect_share": round(self.suspect_share(), 3),
+            "ticks_per_day": round(self.rate, 2),
+            "new_account_share": round(self.new_ticks / self.ticks, 3) if self.ticks else 0.0,
+            "timing_synchrony": round(self.sync, 3),
+            "template_concentration": round(top_tpl / self.tpl_ticks, 3) if self.tpl_ticks else 0.0,
+            "newest_model_share": round(self.newest, 3),
+            "burst": round(self.burst, 1),
+        }
+
 
 _AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
 
@@ -137,21 +163,21 @@ class Link:
     key: str
     ts: float
     accounts: tuple[tuple[str, float, int], ...]
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
-                     rule: LinkRule) -> Link | None:
+                     rule: LinkRule, burst: float = 0.0) -> Link | None:
     """Fold one tick into a key's aggregate; return the link it creates, if any.
 
     When a key first qualifies it links all its suspects at once; afterwards
     each suspect links as its own ticks arrive, so the work per tick stays
-    O(1) however large the campaign grows.
+    O(1) however large the campaign grows. `burst` is the key's MIDAS score
+    for this tick (see `models.density`).
     """
     if agg.ticks == 0:
-        agg.first = tick.ts
-    agg.ticks += 1
-    agg.last = max(agg.last, tick.ts)
-    agg.new_ticks += tick.new_account
+        agg.first = agg.last = tick.ts
+    _update_shape(agg, key, tick, burst)
     sketch = _sketch(agg.hll) if agg.hll else hll_sketch(HLL_LG_K)
     sketch.update(tick.account)
     agg.hll = base64.b64encode(sketch.serialize_compact()).decode()
@@ -167,15 +193,40 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
         return None
     if not agg.linked:
         agg.linked = True
-        return Link(key, tick.ts, tuple((a, s, int(n)) for a, (s, n) in agg.suspects.items()))
+        members = tuple((a, s, int(n)) for a, (s, n) in agg.suspects.items())
+        return Link(key, tick.ts, members, agg.stats())
     if tick.account in agg.suspects:
-        return Link(key, tick.ts, ((tick.account, tick.score, tick.events),))
+        return Link(key, tick.ts, ((tick.account, tick.score, tick.events),), agg.stats())
     return None
 
 
-def fold(record: dict[str, Any] | None, key: str, tick: Tick,
-         rule: LinkRule) -> tuple[dict[str, Any], Link | None]:
+def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float) -> None:
+    """Rates, synchrony, template concentration, model adoption, burst: O(1) each."""
+    gap = tick.ts - agg.last
+    a = max(ALPHA, 1.0 / (agg.ticks + 1))
+    if agg.ticks:
+        other = tick.account != agg.last_account
+        agg.sync += a * ((1.0 if other and 0 <= gap <= SYNC_SECONDS else 0.0) - agg.sync)
+    agg.rate = agg.rate * math.exp(-max(gap, 0.0) / DAY) + 1.0
+    agg.ticks += 1
+    agg.last = max(agg.last, tick.ts)
+    agg.last_account = tick.account
+    agg.new_ticks += tick.new_account
+    agg.burst = max(agg.burst, burst)
+    if not key.startswith("tpl:"):
+        for tpl in (k for k in tick.keys if k.startswith("tpl:")):
+            agg.tpl_ticks += 1
+            misra_gries(agg.tpls, tpl, 4)
+    if tick.model:
+        if tick.model not in agg.models and len(agg.models) < 8:
+            agg.models[tick.model] = tick.ts
+        newest = max(agg.models, key=lambda m: agg.models[m]) if agg.models else ""
+        agg.newest += a * ((1.0 if tick.model == newest else 0.0) - agg.newest)
+
+
+def fold(record: dict[str, Any] | None, key: str, tick: Tick, rule: LinkRule,
+         burst: float = 0.0) -> tuple[dict[str, Any], Link | None]:
     """`update_aggregate` on a stored plain record: what a table-keeping caller needs."""
     agg = FingerprintAggregate.from_dict(record) if record else FingerprintAggregate()
-    link = update_aggregate(agg, key, tick, rule)
+    link = update_aggregate(agg, key, tick, rule, burst)
     return agg.as_dict(), link

@@ -14,6 +14,7 @@ from typing import Any
 
 from models.campaigns import CampaignGraph, CampaignRule
 from models.detector import MODEL_VERSION, Detector, DetectorConfig, Outcome
+from models.density import EdgeBurst
 from models.events import Event
 from models.feedback import Feedback
 from models.fingerprints import Link, LinkRule, Tick, fold
@@ -31,11 +32,13 @@ class Step:
         return self.outcome.alerts + self.campaign_alerts
 
 
-def links_for(tick: Tick, aggregates: dict[str, dict[str, Any]], rule: LinkRule) -> list[Link]:
+def links_for(tick: Tick, aggregates: dict[str, dict[str, Any]], rule: LinkRule,
+              density: EdgeBurst) -> list[Link]:
     """Update every aggregate the tick names (a dict stands in for the table)."""
     links = []
     for key in tick.keys:
-        aggregates[key], link = fold(aggregates.get(key), key, tick, rule)
+        burst = density.score(key, tick.ts)
+        aggregates[key], link = fold(aggregates.get(key), key, tick, rule, burst)
         if link is not None:
             links.append(link)
     return links
@@ -49,6 +52,7 @@ class Pipeline:
         self.link_rule = link_rule or LinkRule()
         self.accounts: dict[str, dict[str, Any]] = {}
         self.aggregates: dict[str, dict[str, Any]] = {}
+        self.density = EdgeBurst()
 
     def feedback(self, fb: Feedback) -> None:
         """Apply an analyst's feedback, as the worker's feedback agent does."""
@@ -66,6 +70,6 @@ class Pipeline:
             self.accounts[ev.account_id] = outcome.record
         step = Step(outcome)
         if outcome.tick is not None:
-            for link in links_for(outcome.tick, self.aggregates, self.link_rule):
+            for link in links_for(outcome.tick, self.aggregates, self.link_rule, self.density):
                 step.campaign_alerts.extend(self.graph.add(link))
         return step

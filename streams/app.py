@@ -24,6 +24,7 @@ from faust.serializers import codecs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.campaigns import CampaignGraph
+from models.density import EdgeBurst
 from models.detector import MODEL_VERSION, Detector
 from models.feedback import Feedback, parse_feedback
 from models.fingerprints import Link, Tick, fold
@@ -129,6 +130,7 @@ def build_app(settings: Settings) -> Service:
     detector = Detector(settings.detector_config(), campaign_of=campaign_of.get)
     graph = CampaignGraph(model_version=MODEL_VERSION)
     link_rule = settings.link_rule()
+    density = EdgeBurst()  # in memory: sketches of this worker's fingerprint partitions
 
     async def send_alert(alert: dict[str, Any]) -> None:
         metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
@@ -199,7 +201,8 @@ def build_app(settings: Settings) -> Service:
         async for event in stream.events():
             key = event.key.decode()
             tick = Tick(**orjson.loads(event.value))
-            fingerprints[key], link = fold(fingerprints.get(key), key, tick, link_rule)
+            burst = density.score(key, tick.ts)
+            fingerprints[key], link = fold(fingerprints.get(key), key, tick, link_rule, burst)
             if link is not None:
                 await links_topic.send(key=b"links", value=orjson.dumps(link))
 
@@ -213,7 +216,8 @@ def build_app(settings: Settings) -> Service:
                 graph.allowlist(orjson.loads(value[len(FEEDBACK_MARK):])["subject"])
                 continue
             doc = orjson.loads(value)
-            link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]))
+            link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]),
+                        doc["stats"])
             for alert in graph.add(link):
                 await send_alert(alert)
             for account, _, _ in link.accounts:
@@ -243,7 +247,12 @@ def build_app(settings: Settings) -> Service:
         metrics.TRACKED_ACCOUNTS.set(len(accounts))
         metrics.TRACKED_FINGERPRINTS.set(len(fingerprints))
         consumer = app.consumer
+        stream_topics = {t.get_topic_name() for t in (source, events_topic, fingerprints_topic,
+                                                       links_topic, feedback_topic)}
+        metrics.CONSUMER_LAG.clear()  # drop partitions a rebalance took away
         for tp in consumer.assignment():
+            if tp.topic not in stream_topics:  # changelogs are read by recovery, not streams
+                continue
             position = await consumer.position(tp)
             highwater = consumer.highwater(tp)
             if position is not None and highwater is not None:

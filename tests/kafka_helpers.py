@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:
         bootstrap_servers=bootstrap, app_id=f"dg-test-{tag}", input_topic=f"requests-{tag}",
         dlq_topic=f"dlq-{tag}", alerts_topic=f"alerts-{tag}", feedback_topic=f"feedback-{tag}",
         partitions=1, data_dir=str(data_dir), web_port=free_port(), rebalance_timeout=3.0,
-        log_level="info",
+        log_level="info", metrics_interval=1.0,
     )
     base.update(over)
     return Settings(**base)  # type: ignore[arg-type]
@@ -132,3 +133,21 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str,
             tail = worker.log() if worker is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
         time.sleep(1.0)
+
+
+def metric_values(settings: Settings, name: str) -> list[float]:
+    """Values of one metric family on the worker's /metrics (empty if unreachable)."""
+    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return []
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith(name + "{") or line.startswith(name + " ")]
+
+
+def drained(settings: Settings) -> bool:
+    """Every assigned partition, internal topics included, has been read to its end."""
+    lags = metric_values(settings, "distillguard_consumer_lag_messages")
+    return bool(lags) and not any(lags)

@@ -119,3 +119,31 @@ def test_label_model_learns_only_when_both_classes_seen() -> None:
         model.learn(good, False)
         model.learn(bad, True)
     assert model.probability(bad) > 0.5 > model.probability(good)  # type: ignore[operator]
+
+
+def test_midas_burst_scores_a_sudden_crowd_on_one_key() -> None:
+    from models.density import EdgeBurst
+
+    burst = EdgeBurst()
+    steady = crowd = 0.0
+    for hour in range(48):
+        for i in range(5):
+            steady = burst.score("asn:steady", hour * HOUR + i)
+        burst.score("tpl:new", hour * HOUR + 30)
+    for i in range(300):
+        crowd = burst.score("tpl:new", 48 * HOUR + i)
+    steady = burst.score("asn:steady", 48 * HOUR + 400)
+    assert crowd > 1000 > 10 > steady
+
+
+def test_aggregate_stats_show_synchrony_cohorts_and_model_moves() -> None:
+    agg = FingerprintAggregate()
+    for i in range(40):  # lockstep: a new account ticks every 10 s, all on the new model
+        t = Tick(f"c{i}", 1000.0 + 10 * i, 0.9, 20, ("asn:9", "tpl:t1"), True,
+                 "frontier-4" if i < 5 else "frontier-5")
+        update_aggregate(agg, "asn:9", t, RULE)
+    stats = agg.stats()
+    assert stats["timing_synchrony"] > 0.8
+    assert stats["new_account_share"] == 1.0
+    assert stats["newest_model_share"] > 0.7
+    assert stats["template_concentration"] == 1.0
