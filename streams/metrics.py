@@ -77,3 +77,24 @@ try:
     BUILD.info({"version": version("distillguard")})
 except PackageNotFoundError:  # running from a source tree that was not installed
     BUILD.info({"version": "unknown"})
+
+
+def _precreate() -> None:
+    """Create every known label set at zero, so `rate()` sees the first increment too."""
+    from models.alerts import ACTIONS, SEVERITIES
+    from models.events import REASONS
+
+    for result in ("accepted", "rejected"):
+        RECORDS.labels(result)
+    for reason in (*REASONS, "internal_error"):
+        DEAD_LETTERS.labels(reason)
+    for outcome in ("counted", "duplicate"):
+        EVENTS.labels(outcome)
+    for result in ("extraction", "benign", "rejected"):
+        FEEDBACK.labels(result)
+    for kind in ("account", "campaign"):
+        for severity, action in zip(SEVERITIES, ACTIONS, strict=True):
+            ALERTS.labels(kind, severity, action)
+
+
+_precreate()
