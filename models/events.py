@@ -33,9 +33,18 @@ MAX_TS = 4_102_444_800.0
 MAX_ID_LEN = 128
 
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 )
-_HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+#: invisible (Default_Ignorable) code points that str.isprintable() lets through: an id
+#: holding one looks identical to another account's id
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0"
+    "\U000e0100-\U000e01ef]"
+)
+#: only this much of a prompt is scanned for template slots and task words: the
+#: fingerprint of the whole text is cheap, regex analysis of a 1 MiB prompt is not
+MAX_ANALYSED_CHARS = 16_384
 
 #: stable dead-letter reason codes (the `x-dlq-reason` header)
 REASONS = (
@@ -173,8 +182,9 @@ def _text_signals(doc: dict[str, Any], ev: Event) -> None:
     system = _string(doc, "system", limit=None)
     if prompt is not None:
         ev.prompt_fp = exact_fingerprint(prompt)
-        ev.template_fp = template_fingerprint(prompt)
-        ev.cot = elicits_chain_of_thought(prompt)
+        head = prompt[:MAX_ANALYSED_CHARS]
+        ev.template_fp = template_fingerprint(head)
+        ev.cot = elicits_chain_of_thought(head)
     elif ev.prompt_fp is not None:
         ev.template_fp = ev.prompt_fp  # a fingerprint-only gateway: exact repeats only
     if system is not None:
@@ -182,7 +192,7 @@ def _text_signals(doc: dict[str, Any], ev: Event) -> None:
     if ev.task is not None:
         ev.focus = ev.task in FOCUS_TASKS
     elif prompt is not None:
-        ev.focus = looks_like_coding(prompt) or bool(ev.tools)
+        ev.focus = looks_like_coding(prompt[:MAX_ANALYSED_CHARS]) or bool(ev.tools)
 
 
 def _client(doc: dict[str, Any], ev: Event) -> None:
@@ -232,8 +242,8 @@ def _ident(doc: dict[str, Any], key: str, *, required: bool = False) -> str | No
         return None
     if not 1 <= len(value) <= MAX_ID_LEN:
         raise _Reject("bad_value", f"{key} must be 1..{MAX_ID_LEN} characters, got {len(value)}")
-    if not value.isprintable():
-        raise _Reject("bad_value", f"{key} contains control or unprintable characters")
+    if not value.isprintable() or _INVISIBLE.search(value):
+        raise _Reject("bad_value", f"{key} contains control, invisible or unprintable characters")
     return value
 
 
@@ -272,7 +282,7 @@ def _flag(doc: dict[str, Any], key: str) -> bool | None:
 
 def _hex16(doc: dict[str, Any], key: str) -> str | None:
     value = _string(doc, key)
-    if value is not None and not _HEX16.match(value):
+    if value is not None and not _HEX16.fullmatch(value):
         raise _Reject("bad_value", f"{key} must be 16 hex characters")
     return value.lower() if value is not None else None
 
@@ -296,7 +306,7 @@ def _time(doc: dict[str, Any], key: str, *, required: bool = False) -> float | N
 
 def parse_rfc3339(text: str, key: str = "ts") -> float:
     """Epoch seconds of an RFC 3339 date-time (offset required, as the RFC says)."""
-    if len(text) > 40 or not _RFC3339.match(text):
+    if len(text) > 40 or not _RFC3339.fullmatch(text):
         raise _Reject("bad_timestamp", f"{key}={text[:40]!r} is not an RFC 3339 date-time")
     norm = text.upper().replace(" ", "T").replace("Z", "+00:00")
     head, dot, rest = norm.partition(".")

@@ -100,6 +100,7 @@ def build_app(settings: Settings) -> Service:
         key_serializer="json",
         table_cleanup_interval=3600.0,
         broker_rebalance_timeout=settings.rebalance_timeout,
+        broker_session_timeout=settings.session_timeout,
         broker_credentials=KafkaSecurity.from_env().faust_credentials(),
         # the DLQ forwards records over the 1 MiB contract limit unchanged
         producer_max_request_size=settings.max_request_bytes,

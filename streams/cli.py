@@ -62,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(command="replay", run=_replay)
     add_arguments(replay)
 
+    alerts = sub.add_parser("alerts", help="example pipeline: follow alerts, deduplicated",
+                            description="An example suspension-pipeline consumer: read the "
+                                        "alerts topic, drop repeats by alert_id, and print one "
+                                        "decision per alert as a JSON line (a dry run).")
+    alerts.add_argument("--act-from", default="challenge",
+                        choices=("observe", "throttle", "challenge", "suspend"),
+                        help="act on alerts whose action is at least this [default challenge]")
+    alerts.add_argument("--group-id", default="distillguard-example-pipeline",
+                        help="consumer group [default distillguard-example-pipeline]")
+    alerts.set_defaults(command="alerts", run=_alerts)
+    add_arguments(alerts)
+
     simulate = sub.add_parser("simulate", help="write labelled synthetic traffic",
                               description="Generate labelled synthetic request events as JSON "
                                           "lines, or produce them to a Kafka topic.")
@@ -114,6 +126,23 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     by_reason = ", ".join(f"{k}={v}" for k, v in sorted(stats.rejected.items())) or "none"
     print(f"replay: {stats.accepted} events accepted, {stats.duplicates} duplicates, "
           f"{rejected} rejected ({by_reason}), {alerts} alerts", file=sys.stderr)
+    return 0
+
+
+def _alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from streams.alert_consumer import Decision, follow_alerts
+
+    async def show(decision: Decision) -> None:
+        sys.stdout.buffer.write(orjson.dumps(asdict(decision)) + b"\n")
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(follow_alerts(settings.bootstrap_servers, settings.alerts_topic,
+                                  args.group_id, show, act_from=args.act_from))
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

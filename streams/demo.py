@@ -109,6 +109,7 @@ def run_demo(settings: Settings, scenario: str, timeout: float) -> int:
         broker.start()
         settings = replace(settings, bootstrap_servers=broker.bootstrap_servers,
                            app_id="distillguard-demo", web_port=free_port(), rebalance_timeout=3.0,
+                           session_timeout=6.0,
                            data_dir=os.path.join(workdir, "data"))
         asyncio.run(ensure_topics(settings.bootstrap_servers, {
             settings.input_topic: settings.partitions, settings.dlq_topic: 1,

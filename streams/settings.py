@@ -40,6 +40,7 @@ class Settings:
     web_port: int = 6066
     log_level: str = "warn"
     rebalance_timeout: float = 60.0
+    session_timeout: float = 60.0
     metrics_interval: float = 10.0
     max_request_bytes: int = 8 << 20
     tick_events: int = 10
@@ -97,6 +98,9 @@ HELP: dict[str, Setting] = {
     "rebalance_timeout": Setting("DISTILLGUARD_REBALANCE_TIMEOUT",
                                  "seconds the group coordinator waits for members to (re)join; "
                                  "some brokers hold a new group's first join this long"),
+    "session_timeout": Setting("DISTILLGUARD_SESSION_TIMEOUT",
+                               "seconds without heartbeat before the group drops a worker; "
+                               "the embedded broker holds a first join half this long"),
     "metrics_interval": Setting("DISTILLGUARD_METRICS_INTERVAL",
                                 "seconds between samples of table sizes and consumer lag"),
     "max_request_bytes": Setting("DISTILLGUARD_MAX_REQUEST_BYTES",

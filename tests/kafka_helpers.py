@@ -30,6 +30,7 @@ def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:
         bootstrap_servers=bootstrap, app_id=f"dg-test-{tag}", input_topic=f"requests-{tag}",
         dlq_topic=f"dlq-{tag}", alerts_topic=f"alerts-{tag}", feedback_topic=f"feedback-{tag}",
         partitions=1, data_dir=str(data_dir), web_port=free_port(), rebalance_timeout=3.0,
+        session_timeout=6.0,
         log_level="info", metrics_interval=1.0,
     )
     base.update(over)

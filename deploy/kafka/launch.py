@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ import threading
 import time
 import uuid
 import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -154,8 +156,21 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
         "transaction.state.log.min.isr": 1,
         "transaction.state.log.num.partitions": 1,
         "group.initial.rebalance.delay.ms": 0,
+        # after a crash the controller refuses the broker's new registration until the old
+        # one's session expires: 9 s by default, kept short so a crash-restart is quick
+        "broker.session.timeout.ms": 4000,
+        "broker.heartbeat.interval.ms": 1000,
     }
     return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What stays the same across starts on one data directory: identity and address."""
+
+    cluster_id: str
+    port: int
+    controller_port: int
 
 
 class KafkaBroker:
@@ -164,6 +179,8 @@ class KafkaBroker:
     The cluster id and both ports are kept in `data_dir/launcher.json`, so a
     broker started again on the same directory is the same cluster at the same
     address: clients reconnect to it as to a restarted production broker.
+    `start`, `stop` and `restart` block for seconds; async code should call
+    them through `asyncio.to_thread` so its own clients keep running meanwhile.
     """
 
     def __init__(self, data_dir: str | Path, port: int | None = None,
@@ -172,16 +189,24 @@ class KafkaBroker:
         self.version = version
         self.log_path = Path(log_path) if log_path else self.data_dir / "kafka.log"
         self._requested_port = port
-        self._state: dict[str, object] = {}
+        self._state: ClusterState | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def port(self) -> int:
-        return int(self._state["port"])  # type: ignore[call-overload]
+        """The client port (known once started)."""
+        if self._state is None:
+            raise RuntimeError("the broker has not been started")
+        return self._state.port
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's pid, which is also its process group id; None when stopped."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def running(self) -> bool:
@@ -194,16 +219,15 @@ class KafkaBroker:
         libs = resolve_libs(self.version)
         java = java_bin()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._state = self._load_state()
+        state = self._state = self._load_state()
         config = self.data_dir / "server.properties"
-        config.write_text(server_properties(self.data_dir, self.port,
-                                            int(self._state["controller_port"])))  # type: ignore[call-overload]
+        config.write_text(server_properties(self.data_dir, state.port, state.controller_port))
         log4j = self.data_dir / "log4j.properties"
         log4j.write_text(LOG4J)
         base = [java, *JVM_OPTS, f"-Dlog4j.configuration={log4j.as_uri()}", "-cp", f"{libs}/*"]
         if not (self.data_dir / "kafka-logs" / "meta.properties").exists():
-            self._run_logged([*base, storage_tool(libs), "format", "-t",
-                              str(self._state["cluster_id"]), "-c", str(config)], timeout)
+            self._format([*base, storage_tool(libs), "format", "-t", state.cluster_id,
+                          "-c", str(config)], timeout)
         self._note(f"starting Kafka {self.version} on {self.bootstrap_servers}")
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
@@ -232,7 +256,6 @@ class KafkaBroker:
             except subprocess.TimeoutExpired:
                 self._signal_group(proc, signal.SIGKILL)
                 proc.wait()
-        self._signal_group(proc, signal.SIGKILL)  # anything the JVM left in its group
         self._note(f"stopped, exit status {proc.returncode}")
         return proc.returncode
 
@@ -255,21 +278,26 @@ class KafkaBroker:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def _load_state(self) -> dict[str, object]:
+    def _load_state(self) -> ClusterState:
         """Cluster id and ports: kept from an earlier start, else new (an explicit port wins)."""
         path = self.data_dir / "launcher.json"
-        state: dict[str, object] = json.loads(path.read_text()) if path.exists() else {
-            "cluster_id": new_cluster_id(), "controller_port": free_port()}
-        state["port"] = self._requested_port or state.get("port") or free_port()
-        path.write_text(json.dumps(state, indent=2) + "\n")
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        state = ClusterState(
+            cluster_id=kept.get("cluster_id") or new_cluster_id(),
+            port=self._requested_port or kept.get("port") or free_port(),
+            controller_port=kept.get("controller_port") or free_port())
+        path.write_text(json.dumps(asdict(state), indent=2) + "\n")
         return state
 
-    def _run_logged(self, cmd: list[str], timeout: float) -> None:
+    def _format(self, cmd: list[str], timeout: float) -> None:
+        """Write the cluster id into a new storage directory (Kafka refuses to start without)."""
+        self._note(f"formatting {self.data_dir / 'kafka-logs'}")
         with open(self.log_path, "ab") as log:
             done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, timeout=timeout, cwd=self.data_dir)
         if done.returncode != 0:
-            raise RuntimeError(f"{cmd[-5]} failed ({done.returncode}):\n{self.log_tail()}")
+            raise RuntimeError(f"formatting the storage failed ({done.returncode}):\n"
+                               f"{self.log_tail()}")
 
     def _wait_ready(self, deadline: float) -> None:
         while not self._answers_metadata():
@@ -292,10 +320,8 @@ class KafkaBroker:
             return pool.submit(asyncio.run, _list_topics(self.bootstrap_servers)).result()
 
     def _signal_group(self, proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def _note(self, message: str) -> None:
         with open(self.log_path, "a") as log:
