@@ -100,6 +100,11 @@ class CampaignGraph:
         self._parent[node] = root
         return root
 
+    def clear(self) -> None:
+        """Forget everything (before rebuilding from the links log)."""
+        self._parent.clear()
+        self._campaigns.clear()
+
     def campaign_of(self, account: str) -> str | None:
         """The campaign id of an account, if it is linked into one."""
         node = "a:" + account

@@ -18,6 +18,7 @@ import time
 
 import faust
 import orjson
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.serializers import codecs
@@ -30,6 +31,7 @@ from models.feedback import Feedback, parse_feedback
 from models.fingerprints import Link, Tick, fold
 from models.events import Event, Rejection, parse_event
 from streams import metrics
+from streams.recovery import committed_offset, replay_log
 from streams.security import KafkaSecurity
 from streams.settings import Settings
 
@@ -207,23 +209,47 @@ def build_app(settings: Settings) -> Service:
             if link is not None:
                 await links_topic.send(key=b"links", value=orjson.dumps(link))
 
+    def fold_link(value: bytes, publish: bool = True) -> list[dict[str, Any]]:
+        """Apply one record of the links topic to the graph; return the alerts it causes.
+
+        `publish` writes account -> campaign into the global table; a rebuild does not
+        (the table's changelog already holds it, and no agent event is current then).
+        """
+        if value.startswith(UNLINK_MARK):
+            graph.remove_account(value[len(UNLINK_MARK):].decode())
+            return []
+        if value.startswith(FEEDBACK_MARK):
+            graph.allowlist(orjson.loads(value[len(FEEDBACK_MARK):])["subject"])
+            return []
+        doc = orjson.loads(value)
+        link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]),
+                    doc["stats"])
+        alerts = graph.add(link)
+        if publish:
+            for account, _, _ in link.accounts:
+                campaign_of[account] = graph.campaign_of(account)
+        return alerts
+
     @app.agent(links_topic)
     async def campaigns(stream: faust.StreamT) -> None:
         async for value in stream:
-            if value.startswith(UNLINK_MARK):
-                graph.remove_account(value[len(UNLINK_MARK):].decode())
-                continue
-            if value.startswith(FEEDBACK_MARK):
-                graph.allowlist(orjson.loads(value[len(FEEDBACK_MARK):])["subject"])
-                continue
-            doc = orjson.loads(value)
-            link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]),
-                        doc["stats"])
-            for alert in graph.add(link):
+            for alert in fold_link(value):
                 await send_alert(alert)
-            for account, _, _ in link.accounts:
-                campaign_of[account] = graph.campaign_of(account)
             metrics.ACTIVE_CAMPAIGNS.set(len(graph.campaigns()))
+
+    @app.on_partitions_assigned.connect
+    async def rebuild_campaigns(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        """On getting the links partition, fold its history again (see streams.recovery)."""
+        tp = TopicPartition(links_topic.get_topic_name(), 0)
+        if tp not in {TopicPartition(t.topic, t.partition) for t in assigned}:
+            return
+        graph.clear()
+        until = await committed_offset(settings.bootstrap_servers, settings.app_id, tp)
+        folded = await replay_log(settings.bootstrap_servers, tp, until,
+                                  lambda value: fold_link(value, publish=False))
+        metrics.ACTIVE_CAMPAIGNS.set(len(graph.campaigns()))
+        logger.info("campaign graph rebuilt from %d links: %d campaigns",
+                    folded, len(graph.campaigns()))
 
     @app.agent(feedback_topic)
     async def feedback(stream: faust.StreamT) -> None:
