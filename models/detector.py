@@ -31,6 +31,8 @@ class DetectorConfig:
     tick_seconds: float = 3600.0  # ...or when this much event time passed since its last tick
     min_events: int = 10         # no score before an account has this many events
     warmup: int = 500            # population-model ticks before it contributes
+    late_tolerance: float = 3600.0  # seconds an event may lag its account's latest and still
+    #                                 count in the timing statistics (see features.update)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -41,6 +43,7 @@ class Outcome:
     record: dict[str, Any] | None
     alerts: list[dict[str, Any]]
     duplicate: bool = False
+    late: bool = False        # beyond the late tolerance: kept out of the timing statistics
     tick: Tick | None = None  # set when the event triggered a score tick
 
 
@@ -73,12 +76,12 @@ class Detector:
         state = AccountState.from_dict(record) if record else AccountState()
         if seen_before(state, ev.event_id):
             return Outcome(None, [], duplicate=True)
-        update(state, ev)
+        late = update(state, ev, self.config.late_tolerance)
         alerts: list[dict[str, Any]] = []
         tick = None
         if self._tick_due(state, ev.ts):
             tick = make_tick(ev, state, self._tick(state, ev, alerts))
-        return Outcome(state.as_dict(), alerts, tick=tick)
+        return Outcome(state.as_dict(), alerts, late=late, tick=tick)
 
     def _tick_due(self, state: AccountState, ts: float) -> bool:
         cfg = self.config

@@ -105,18 +105,30 @@ def seen_before(state: AccountState, event_id: str) -> bool:
     return event_id_hash(event_id) in state.ids
 
 
-def update(state: AccountState, ev: Event) -> None:
-    """Fold one (already de-duplicated) event into the account's statistics."""
+def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bool:
+    """Fold one (already de-duplicated) event into the account's statistics.
+
+    Events arrive out of order (several gateways, retries, partitions). One
+    older than the account's latest event by up to `late_tolerance` seconds is
+    applied in full: counted into the rates without rewinding their decay.
+    One later than that is still counted (events, content and shape) but
+    left out of the timing statistics (rates, gaps, hours of the day), which
+    it would only distort; the function then returns True.
+    """
     ts = ev.ts
     if state.n == 0:
         state.first = state.last = state.hours_ts = ts
     state.n += 1
+    state.first = min(state.first, ts)
     state.ids.append(event_id_hash(ev.event_id))
     if len(state.ids) > RECENT_IDS:
         del state.ids[0]
-    _update_timing(state, ts)
+    too_late = ts < state.last - late_tolerance
+    if not too_late:
+        _update_timing(state, ts)
     _update_content(state, ev)
     _update_shape(state, ev)
+    return too_late
 
 
 def _update_timing(state: AccountState, ts: float) -> None:

@@ -186,7 +186,7 @@ def build_app(settings: Settings) -> Service:
             if outcome.duplicate:
                 metrics.EVENTS.labels("duplicate").inc()
                 continue
-            metrics.EVENTS.labels("counted").inc()
+            metrics.EVENTS.labels("late" if outcome.late else "counted").inc()
             metrics.EVENT_TIME_LAG.set(time.time() - ev.ts)
             accounts[ev.account_id] = outcome.record
             for alert in outcome.alerts:

@@ -24,7 +24,8 @@ DEAD_LETTERS = Counter(
 )
 EVENTS = Counter(
     "distillguard_events_processed_total",
-    "Validated events applied to account state, by outcome (counted, duplicate)",
+    "Validated events applied to account state, by outcome (counted; late: counted, but beyond "
+    "the late tolerance and so kept out of the timing statistics; duplicate: dropped)",
     ["outcome"],
 )
 EVENT_TIME_LAG = Gauge(
@@ -88,7 +89,7 @@ def _precreate() -> None:
         RECORDS.labels(result)
     for reason in (*REASONS, "internal_error"):
         DEAD_LETTERS.labels(reason)
-    for outcome in ("counted", "duplicate"):
+    for outcome in ("counted", "late", "duplicate"):
         EVENTS.labels(outcome)
     for result in ("extraction", "benign", "rejected"):
         FEEDBACK.labels(result)

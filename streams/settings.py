@@ -47,6 +47,7 @@ class Settings:
     tick_seconds: float = 3600.0
     min_events: int = 10
     warmup: int = 500
+    late_tolerance: float = 3600.0
     threshold_low: float = 0.5
     threshold_medium: float = 0.7
     threshold_high: float = 0.85
@@ -62,6 +63,7 @@ class Settings:
             tick_seconds=self.tick_seconds,
             min_events=self.min_events,
             warmup=self.warmup,
+            late_tolerance=self.late_tolerance,
             thresholds=Thresholds(
                 low=self.threshold_low,
                 medium=self.threshold_medium,
@@ -110,6 +112,9 @@ HELP: dict[str, Setting] = {
                             "...or when this much event time passed since its last score"),
     "min_events": Setting("DISTILLGUARD_MIN_EVENTS", "events an account needs before it is scored"),
     "warmup": Setting("DISTILLGUARD_WARMUP", "score ticks before the population model contributes"),
+    "late_tolerance": Setting("DISTILLGUARD_LATE_TOLERANCE",
+                              "seconds an event may lag its account's latest event and still "
+                              "count in rates and timing; later ones count, but not there"),
     "threshold_low": Setting("DISTILLGUARD_THRESHOLD_LOW", "score of a low alert (action observe)"),
     "threshold_medium": Setting("DISTILLGUARD_THRESHOLD_MEDIUM", "score of a medium alert (throttle)"),
     "threshold_high": Setting("DISTILLGUARD_THRESHOLD_HIGH", "score of a high alert (challenge)"),

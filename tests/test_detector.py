@@ -131,3 +131,17 @@ def test_thresholds_validate_order() -> None:
         pass
     else:
         raise AssertionError("out-of-order thresholds accepted")
+
+
+def test_late_events_count_but_stay_out_of_timing_beyond_tolerance() -> None:
+    state = AccountState()
+    for i in range(20):
+        update(state, Event(f"e{i}", T0 + i * 600.0, "a", "m", 1, 1))
+    rate_before = state.r_day
+    within = update(state, Event("late-ok", T0 + 19 * 600.0 - 1800, "a", "m", 1, 1), 3600.0)
+    assert not within and state.r_day > rate_before
+    rate_before, hours_before = state.r_day, list(state.hours)
+    beyond = update(state, Event("late-old", T0 - 86400.0, "a", "m", 1, 1), 3600.0)
+    assert beyond and state.n == 22
+    assert state.r_day == rate_before and state.hours == hours_before
+    assert state.first == T0 - 86400.0
