@@ -222,12 +222,14 @@ def table(summaries: list[dict[str, Any]]) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in summaries:
         camps = s["campaigns"]["per_campaign"]
-        cov = "; ".join(f"{c['coverage']:.1%} ({c['coverage_24h']:.1%}), {len(c['campaign_ids'])} id"
+        cov = "; ".join(f"{c['coverage']:.1%} ({c['coverage_24h']:.1%}), "
+                        f"{len(c['campaign_ids'])} id"
                         for c in camps.values()) or "n/a"
         pur = "; ".join(f"{c['purity']:.1%}" for c in camps.values()) or "n/a"
         for method in ("distillguard", "rate_rule", "hst_alone"):
             m = s[method]
-            row = [s["scenario"], method, f"{m['recall_at_0.001']:.1%}", f"{m['recall_at_0.01']:.1%}"]
+            row = [s["scenario"], method, f"{m['recall_at_0.001']:.1%}",
+                   f"{m['recall_at_0.01']:.1%}"]
             if method == "distillguard":
                 row += [f"{m['ttd_requests_p50']:.0f} / {m['ttd_requests_p95']:.0f}",
                         f"{m['ttd_hours_p50']:.1f} / {m['ttd_hours_p95']:.1f}", cov, pur,

@@ -197,7 +197,8 @@ def _update_shape(state: AccountState, ev: Event) -> None:
     if ev.turns is not None:
         state.turns_n += 1
         state.turns = _ew(state.turns, math.log(ev.turns), state.turns_n)
-    state.out_in = _ew(state.out_in, math.log((ev.output_tokens + 1) / (ev.input_tokens + 1)), state.n)
+    ratio = math.log((ev.output_tokens + 1) / (ev.input_tokens + 1))
+    state.out_in = _ew(state.out_in, ratio, state.n)
     state.out_tok = _ew(state.out_tok, math.log1p(ev.output_tokens), state.n)
     if ev.stop_reason is not None:
         state.stop_n += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import orjson
 from river import compose, linear_model, optim, preprocessing
 

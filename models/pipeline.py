@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.campaigns import CampaignGraph, CampaignRule
-from models.detector import MODEL_VERSION, Detector, DetectorConfig, Outcome
 from models.density import EdgeBurst
+from models.detector import MODEL_VERSION, Detector, DetectorConfig, Outcome
 from models.events import Event
 from models.feedback import Feedback
 from models.fingerprints import Link, LinkRule, Tick, fold

@@ -1130,7 +1130,7 @@ class _RosterBuilder:
 
     def build(self) -> list[Account]:
         cfg = self.cfg
-        accounts = []
+        accounts: list[Account] = []
         for persona, count in _allocate(cfg.organic_accounts, cfg.persona_mix):
             make = getattr(self, f"_{persona}")
             accounts.extend(make() for _ in range(count))
@@ -1479,7 +1479,8 @@ def _service_day(acct: Account) -> Plan:
     lam_max = acct.rate / DAY / SERVICE_MEAN
 
     def plan(rng: random.Random, w0: float) -> list[tuple]:
-        items, ts = [], w0
+        items: list[tuple] = []
+        ts = w0
         while True:
             ts += rng.expovariate(lam_max)
             if ts >= w0 + DAY:

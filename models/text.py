@@ -38,7 +38,8 @@ _CODING = re.compile(
     re.IGNORECASE,
 )
 _COT = re.compile(
-    r"\b(?:step[- ]by[- ]step|show (?:your|all|the) (?:full |complete )?(?:work|reasoning|thinking)|"
+    r"\b(?:step[- ]by[- ]step|"
+    r"show (?:your|all|the) (?:full |complete )?(?:work|reasoning|thinking)|"
     r"(?:explain|walk me through|write out|detail) (?:your|the|all|each) "
     r"(?:full |complete |internal )?(?:reasoning|thought process|chain of thought|thinking)|"
     r"chain[- ]of[- ]thought|think (?:carefully |hard )?(?:about|through) (?:each|every|all)|"

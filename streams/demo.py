@@ -33,8 +33,9 @@ from rich.table import Table
 from models import simulator
 from streams.admin import ensure_topics
 from streams.broker import EmbeddedBroker, free_port
+from streams.processes import stop_group
 from streams.produce import produce_events
-from streams.settings import HELP, Settings
+from streams.settings import Settings, as_environment
 
 
 @dataclass
@@ -132,7 +133,7 @@ def run_demo(settings: Settings, scenario: str, timeout: float) -> int:
         console.print("interrupted: stopping the worker and the broker")
         return 130
     finally:
-        _stop(worker)
+        stop_group(worker, timeout=30)
         broker.stop()
         signal.signal(signal.SIGTERM, previous)
 
@@ -142,24 +143,11 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _start_worker(settings: Settings, log_path: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    for name, spec in HELP.items():
-        env[spec.env] = str(getattr(settings, name))
+    env = {**os.environ, **as_environment(settings)}
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 async def _drive(settings: Settings, cfg: simulator.SimConfig, view: DemoView,

@@ -56,7 +56,8 @@ class KafkaSecurity:
         )
         if sec.mechanism is not None:
             if sec.mechanism not in MECHANISMS:
-                raise ValueError(f"KAFKA_SASL_MECHANISM={sec.mechanism!r}: choose from {MECHANISMS}")
+                raise ValueError(
+                    f"KAFKA_SASL_MECHANISM={sec.mechanism!r}: choose from {MECHANISMS}")
             if not (sec.username and sec.password):
                 raise ValueError(f"{protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
         for name in ("cafile", "certfile", "keyfile"):

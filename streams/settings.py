@@ -84,15 +84,18 @@ class Settings:
 
 
 HELP: dict[str, Setting] = {
-    "bootstrap_servers": Setting("KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers, host:port[,host:port]"),
+    "bootstrap_servers": Setting("KAFKA_BOOTSTRAP_SERVERS",
+                                 "Kafka bootstrap servers, host:port[,host:port]"),
     "app_id": Setting("DISTILLGUARD_APP_ID", "consumer group id and prefix of internal topics"),
     "input_topic": Setting("DISTILLGUARD_INPUT_TOPIC", "topic of request events from the gateway"),
     "dlq_topic": Setting("DISTILLGUARD_DLQ_TOPIC", "dead-letter topic for rejected records"),
     "alerts_topic": Setting("DISTILLGUARD_ALERTS_TOPIC", "topic alerts are sent to"),
     "feedback_topic": Setting("DISTILLGUARD_FEEDBACK_TOPIC", "topic of analyst feedback"),
     "partitions": Setting("DISTILLGUARD_PARTITIONS",
-                          "partitions of the internal events topic and the tables (fixed once created)"),
-    "store": Setting("DISTILLGUARD_STORE", "table store: memory:// (tests) or rocksdb:// (production)"),
+                          "partitions of the internal events topic and the tables "
+                          "(fixed once created)"),
+    "store": Setting("DISTILLGUARD_STORE",
+                     "table store: memory:// (tests) or rocksdb:// (production)"),
     "data_dir": Setting("DISTILLGUARD_DATA_DIR", "directory for table stores and worker state"),
     "web_host": Setting("DISTILLGUARD_WEB_HOST", "address the /metrics web server binds to"),
     "web_port": Setting("DISTILLGUARD_WEB_PORT", "port of the /metrics web server"),
@@ -116,7 +119,8 @@ HELP: dict[str, Setting] = {
                               "seconds an event may lag its account's latest event and still "
                               "count in rates and timing; later ones count, but not there"),
     "threshold_low": Setting("DISTILLGUARD_THRESHOLD_LOW", "score of a low alert (action observe)"),
-    "threshold_medium": Setting("DISTILLGUARD_THRESHOLD_MEDIUM", "score of a medium alert (throttle)"),
+    "threshold_medium": Setting("DISTILLGUARD_THRESHOLD_MEDIUM",
+                                "score of a medium alert (throttle)"),
     "threshold_high": Setting("DISTILLGUARD_THRESHOLD_HIGH", "score of a high alert (challenge)"),
     "threshold_critical": Setting("DISTILLGUARD_THRESHOLD_CRITICAL",
                                   "score of a critical alert (suspend)"),
@@ -172,3 +176,8 @@ def from_sources(args: argparse.Namespace | None = None,
     if settings.partitions < 1:
         raise ValueError("partitions must be >= 1")
     return settings
+
+
+def as_environment(settings: Settings) -> dict[str, str]:
+    """The environment variables that make a child `distillguard worker` use `settings`."""
+    return {spec.env: str(getattr(settings, name)) for name, spec in HELP.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams.admin import ensure_topics
 from streams.broker import free_port
-from streams.settings import HELP, Settings
+from streams.processes import stop_group
+from streams.settings import Settings, as_environment
 
 
 def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:
@@ -53,9 +53,7 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        env = dict(os.environ)
-        for name, spec in HELP.items():
-            env[spec.env] = str(getattr(self.settings, name))
+        env = {**os.environ, **as_environment(self.settings)}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
@@ -67,16 +65,7 @@ class WorkerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_group(self.proc, timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

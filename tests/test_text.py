@@ -12,8 +12,8 @@ from models.text import (
 
 def test_template_fills_share_a_fingerprint() -> None:
     fills = [
-        'Write a function `parse_{0}` in Python that handles {1} records from "{2}". '
-        "Think step by step and show your full reasoning.".format(n, n * 7, name)
+        f'Write a function `parse_{n}` in Python that handles {n * 7} records from "{name}". '
+        "Think step by step and show your full reasoning."
         for n, name in [(1, "orders.csv"), (22, "users table"), (333, "Mary's log")]
     ]
     assert len({template_fingerprint(f) for f in fills}) == 1
