@@ -94,7 +94,7 @@ class DemoView:
 
 
 def run_demo(settings: Settings, scenario: str, timeout: float) -> int:
-    """Run the demo; 0 when it completed (whatever it detected), 1 on failure."""
+    """Run the demo; 0 when it completed or was stopped with Ctrl-C, 1 on failure."""
     cfg = simulator.SCENARIOS.get(scenario)
     if cfg is None:
         print(f"distillguard demo: unknown scenario {scenario!r}; "
@@ -131,7 +131,7 @@ def run_demo(settings: Settings, scenario: str, timeout: float) -> int:
         return 0
     except KeyboardInterrupt:
         console.print("interrupted: stopping the worker and the broker")
-        return 130
+        return 0  # a stop the user asked for is a normal end (issue: exit 0, also on Ctrl-C)
     finally:
         stop_group(worker, timeout=30)
         broker.stop()
