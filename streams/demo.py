@@ -131,7 +131,7 @@ def run_demo(settings: Settings, scenario: str, timeout: float) -> int:
         return 0
     except KeyboardInterrupt:
         console.print("interrupted: stopping the worker and the broker")
-        return 0  # a stop the user asked for is a normal end (issue: exit 0, also on Ctrl-C)
+        return 0  # a stop the user asked for is a normal end, not a failure
     finally:
         stop_group(worker, timeout=30)
         broker.stop()
