@@ -262,9 +262,10 @@ def figure(runs: list[Run], path: Path) -> None:
         times = sorted((t.detected_at - start) / 3600 for t in run.accounts.values()
                        if t.label == "extraction" and t.detected_at is not None)
         total = sum(1 for t in run.accounts.values() if t.label == "extraction")
-        bottom.step(times, [(k + 1) / total for k in range(len(times))], where="post",
-                    color="tab:red")
+        bottom.step([0.0, *times], [0.0, *((k + 1) / total for k in range(len(times)))],
+                    where="post", color="tab:red", marker="o", markersize=2)
         bottom.set_ylim(0, 1.05)
+        bottom.set_xlim(left=0)
         bottom.set_xlabel("event-time hours since the campaign began")
         bottom.set_ylabel("extraction accounts detected")
     fig.tight_layout()
