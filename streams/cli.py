@@ -90,14 +90,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: loggers whose DEBUG lines print whole Kafka records (the DLQ's hold prompt text)
+RECORD_LOGGERS = ("faust.topics", "faust.transport.drivers.aiokafka",
+                  "aiokafka.producer.producer")
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     import faust
 
     from streams.app import build_app
 
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            """Keep record contents out of the log, even at debug level (privacy)."""
+            super().on_setup_root_logger(logger, level)
+            for name in RECORD_LOGGERS:
+                logging.getLogger(name).setLevel(max(level, logging.INFO))
+
     app = build_app(settings).app
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     return 0
 
 
