@@ -124,12 +124,11 @@ def build_app(settings: Settings) -> Service:
     links_topic = app.topic(f"{settings.app_id}-links", key_type=bytes, value_type=bytes,
                             key_serializer="raw", value_serializer="raw",
                             partitions=1, internal=True)
-    accounts = app.Table("accounts", default=None, partitions=settings.partitions,
-                         key_type=str, value_type=dict)
-    fingerprints = app.Table("fingerprints", default=None, partitions=settings.partitions,
-                             key_type=str, value_type=dict)
-    campaign_of = app.GlobalTable("campaign-of", default=None, partitions=1,
-                                  key_type=str, value_type=str)
+    # no key_type/value_type: with value_type=dict Faust calls dict.from_data() on every
+    # changelog record during recovery, fails, and a restarted worker never gets ready
+    accounts = app.Table("accounts", default=None, partitions=settings.partitions)
+    fingerprints = app.Table("fingerprints", default=None, partitions=settings.partitions)
+    campaign_of = app.GlobalTable("campaign-of", default=None, partitions=1)
     detector = Detector(settings.detector_config(), campaign_of=campaign_of.get)
     graph = CampaignGraph(model_version=MODEL_VERSION)
     link_rule = settings.link_rule()
