@@ -74,7 +74,7 @@ class Detector:
 
     def process(self, ev: Event, record: dict[str, Any] | None) -> Outcome:
         state = AccountState.from_dict(record) if record else AccountState()
-        if seen_before(state, ev.event_id):
+        if seen_before(state, ev):
             return Outcome(None, [], duplicate=True)
         late = update(state, ev, self.config.late_tolerance)
         alerts: list[dict[str, Any]] = []

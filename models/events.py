@@ -114,6 +114,8 @@ class Event:
     sdk: str | None = None
     payment_fp: str | None = None
     account_created: float | None = None
+    #: where the worker read it: [input partition, offset] (set by the worker, never by a client)
+    src: list[int] | None = None
 
     def to_wire(self) -> bytes:
         """Compact JSON of the non-empty fields, for the internal re-keyed topic."""

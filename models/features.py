@@ -30,7 +30,7 @@ ALPHA = 0.05
 HOURS_TAU = 3 * DAY
 #: fingerprints tracked per account (Misra-Gries summary size)
 TOP_TEMPLATES = 6
-#: event ids remembered per account to drop redeliveries
+#: event ids remembered per account to drop redeliveries by the gateway (same id, new record)
 RECENT_IDS = 32
 
 
@@ -73,6 +73,7 @@ class AccountState:
     max_stop: float = 0.0      # EW share of responses stopped by max_tokens
     stop_n: int = 0
     ids: list[int] = field(default_factory=list)  # recent event-id hashes, newest last
+    offs: dict[str, int] = field(default_factory=dict)  # input partition -> highest offset applied
     # scoring bookkeeping
     tick_n: int = 0            # n at the last score tick
     tick_ts: float = 0.0       # event time of the last score tick
@@ -100,9 +101,22 @@ def event_id_hash(event_id: str) -> int:
     return zlib.crc32(event_id.encode("utf-8", "surrogatepass"))
 
 
-def seen_before(state: AccountState, event_id: str) -> bool:
-    """Whether this event id is among the account's recent ones (a redelivery)."""
-    return event_id_hash(event_id) in state.ids
+def seen_before(state: AccountState, ev: Event) -> bool:
+    """Whether this event was applied to the account already.
+
+    Two kinds of repeat. The gateway may send one request twice (same
+    `event_id`, a new record): caught by the recent-id window. Kafka may
+    deliver one record twice after a crash (the worker re-reads input offsets
+    it had not committed, and re-reads the events topic past the point its
+    table changelog had reached): caught by the input position `ev.src`. An
+    account's records from one input partition reach it in offset order (one
+    consumer owns the partition and forwards in order to the account's one
+    events partition), so any record at or below the highest offset applied
+    from that partition is a repeat, however long ago it was applied.
+    """
+    if ev.src is not None and ev.src[1] <= state.offs.get(str(ev.src[0]), -1):
+        return True
+    return event_id_hash(ev.event_id) in state.ids
 
 
 def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bool:
@@ -123,6 +137,8 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
     state.ids.append(event_id_hash(ev.event_id))
     if len(state.ids) > RECENT_IDS:
         del state.ids[0]
+    if ev.src is not None:
+        state.offs[str(ev.src[0])] = ev.src[1]
     too_late = ts < state.last - late_tolerance
     if not too_late:
         _update_timing(state, ts)

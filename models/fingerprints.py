@@ -118,6 +118,7 @@ class FingerprintAggregate:
     models: dict[str, float] = field(default_factory=dict)  # model -> first seen on this key
     newest: float = 0.0             # EW share of ticks on the key's newest model
     burst: float = 0.0              # highest MIDAS burst score seen
+    off: int = -1                   # highest offset of the key's tick partition applied
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FingerprintAggregate:
@@ -224,9 +225,22 @@ def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float)
         agg.newest += a * ((1.0 if tick.model == newest else 0.0) - agg.newest)
 
 
+def applied(record: dict[str, Any] | None, offset: int) -> bool:
+    """Whether the tick at `offset` is in the key's aggregate already.
+
+    All ticks of one key share a partition and are folded in offset order, so
+    one at or below the highest offset folded is a redelivery after a crash.
+    """
+    return record is not None and offset <= record.get("off", -1)
+
+
 def fold(record: dict[str, Any] | None, key: str, tick: Tick, rule: LinkRule,
-         burst: float = 0.0) -> tuple[dict[str, Any], Link | None]:
-    """`update_aggregate` on a stored plain record: what a table-keeping caller needs."""
+         burst: float = 0.0, offset: int = -1) -> tuple[dict[str, Any], Link | None]:
+    """`update_aggregate` on a stored plain record: what a table-keeping caller needs.
+
+    `offset` is the tick's position in its partition (see `applied`).
+    """
     agg = FingerprintAggregate.from_dict(record) if record else FingerprintAggregate()
+    agg.off = max(agg.off, offset)
     link = update_aggregate(agg, key, tick, rule, burst)
     return agg.as_dict(), link

@@ -28,7 +28,7 @@ from models.density import EdgeBurst
 from models.detector import MODEL_VERSION, Detector
 from models.events import Event, Rejection, parse_event
 from models.feedback import Feedback, parse_feedback
-from models.fingerprints import Link, Tick, fold
+from models.fingerprints import Link, Tick, applied, fold
 from streams import metrics
 from streams.recovery import committed_offset, replay_log
 from streams.security import KafkaSecurity
@@ -163,6 +163,7 @@ def build_app(settings: Settings) -> Service:
                 await dead_letter(event.message, event.value, parsed)
                 continue
             metrics.RECORDS.labels("accepted").inc()
+            parsed.src = [event.message.partition, event.message.offset]  # see seen_before
             await events_topic.send(key=parsed.account_id.encode(), value=parsed.to_wire())
 
     @app.agent(events_topic)
@@ -202,9 +203,12 @@ def build_app(settings: Settings) -> Service:
     async def aggregate(stream: faust.StreamT) -> None:
         async for event in stream.events():
             key = event.key.decode()
+            record, offset = fingerprints.get(key), event.message.offset
+            if applied(record, offset):  # redelivered after a crash
+                continue
             tick = Tick(**orjson.loads(event.value))
             burst = density.score(key, tick.ts)
-            fingerprints[key], link = fold(fingerprints.get(key), key, tick, link_rule, burst)
+            fingerprints[key], link = fold(record, key, tick, link_rule, burst, offset)
             if link is not None:
                 await links_topic.send(key=b"links", value=orjson.dumps(link))
 
