@@ -110,8 +110,59 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                 logging.getLogger(name).setLevel(max(level, logging.INFO))
 
     app = build_app(settings).app
+    failure = _create_internal_topics(app, settings.bootstrap_servers)
+    if failure:
+        print(f"distillguard worker: {failure}", file=sys.stderr)
+        return 1
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     return 0
+
+
+#: how long the worker keeps trying to reach the broker before it gives up (exit 1)
+BROKER_WAIT_SECONDS = 30.0
+
+
+def _create_internal_topics(app: object, bootstrap_servers: str) -> str | None:
+    """Create the app's internal topics before Faust starts; None, or why it failed.
+
+    Faust declares them itself, but only once its consumer has started: on a first start the
+    group leader may then assign partitions before a topic exists and ignore that topic until
+    the next rebalance, so the worker owns no partition of it.
+    """
+    import logging
+    import time
+
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    from streams.admin import ensure_topics, internal_topics
+
+    topics = internal_topics(app)
+    deadline = time.monotonic() + BROKER_WAIT_SECONDS
+    waited = False
+    aiokafka_log = logging.getLogger("aiokafka")
+    level = aiokafka_log.level
+    aiokafka_log.setLevel(logging.CRITICAL)  # one line of ours, not one per connect attempt
+    try:
+        while True:
+            try:
+                asyncio.run(asyncio.wait_for(
+                    ensure_topics(bootstrap_servers, topics, request_timeout_ms=10_000), 30.0))
+                return None
+            except (KafkaConnectionError, OSError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+                if time.monotonic() >= deadline:
+                    return (f"cannot reach the Kafka broker at {bootstrap_servers} (gave up "
+                            f"after {BROKER_WAIT_SECONDS:.0f}s): {reason}")
+                if not waited:
+                    print(f"distillguard worker: Kafka broker at {bootstrap_servers} not "
+                          f"reachable yet ({reason}); retrying for up to "
+                          f"{BROKER_WAIT_SECONDS:.0f}s", file=sys.stderr)
+                    waited = True
+            except KafkaError as exc:
+                return f"cannot create the internal topics at {bootstrap_servers}: {exc}"
+            time.sleep(2.0)
+    finally:
+        aiokafka_log.setLevel(level)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -234,3 +234,65 @@ def test_metrics_and_health_endpoints(run: dict[str, Any]) -> None:
     assert MARKER not in text and "acct-" not in text  # no prompt text, no account labels
     assert run["web"]["/healthz"][0] == 200
     assert run["web"]["/readyz"][0] == 200
+
+
+def test_worker_creates_its_internal_topics_first(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Created before Faust starts, so a first rebalance cannot ignore a missing topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+    from aiokafka.errors import KafkaConnectionError
+
+    from streams.admin import ensure_topics, internal_topics
+    from streams.app import build_app
+
+    settings = unique_settings(kafka_bootstrap, tmp_path, partitions=3)
+    specs = internal_topics(build_app(settings).app)
+    app_id = settings.app_id
+    assert {name: s.partitions for name, s in specs.items()} == {
+        f"{app_id}-events": 3, f"{app_id}-fingerprints": 3, f"{app_id}-links": 1,
+        f"{app_id}-accounts-changelog": 3, f"{app_id}-fingerprints-changelog": 3,
+        f"{app_id}-campaign-of-changelog": 1, f"{app_id}-__assignor-__leader": 1}
+
+    async def create_and_describe() -> tuple[list[str], list[str], dict[str, int]]:
+        first = await ensure_topics(kafka_bootstrap, specs)
+        again = await ensure_topics(kafka_bootstrap, specs)  # idempotent
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(list(specs))
+        finally:
+            await admin.close()
+        return first, again, {t["topic"]: len(t["partitions"]) for t in described}
+
+    async def cleanup_policies() -> dict[str, str] | None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            responses = await admin.describe_configs([
+                ConfigResource(ConfigResourceType.TOPIC, name, {"cleanup.policy": None})
+                for name in specs])
+        except KafkaConnectionError:  # the embedded Tansu broker has no DescribeConfigs
+            return None
+        finally:
+            await admin.close()
+        return {res[3]: cfg[1] for response in responses for res in response.resources
+                for cfg in res[4] if cfg[0] == "cleanup.policy"}
+
+    first, again, partitions = asyncio.run(create_and_describe())
+    assert sorted(first) == sorted(specs) and again == []
+    assert partitions == {name: s.partitions for name, s in specs.items()}
+    policy = asyncio.run(cleanup_policies())
+    if policy is not None:  # changelogs compacted, as Faust makes them
+        for name in specs:
+            assert policy[name] == ("compact" if name.endswith("-changelog") else "delete"), name
+
+def test_worker_without_broker_exits_1_saying_why(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from streams import cli
+    from streams.broker import free_port
+
+    monkeypatch.setattr(cli, "BROKER_WAIT_SECONDS", 0.0)
+    address = f"127.0.0.1:{free_port()}"
+    assert cli.main(["worker", "--bootstrap-servers", address]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach the Kafka broker at {address}" in err
