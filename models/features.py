@@ -30,8 +30,11 @@ ALPHA = 0.05
 HOURS_TAU = 3 * DAY
 #: fingerprints tracked per account (Misra-Gries summary size)
 TOP_TEMPLATES = 6
-#: event ids remembered per account to drop redeliveries by the gateway (same id, new record)
-RECENT_IDS = 32
+#: event ids remembered per account to drop a gateway's retries (same id, new record); Kafka's
+#: own redeliveries are dropped by input position instead (see `seen_before`)
+RECENT_IDS = 16
+#: event time between decays of the hour-of-day histogram (its time constant is days)
+HOURS_STEP = 600.0
 
 
 def _ew(old: float, x: float, n: int) -> float:
@@ -162,9 +165,9 @@ def _update_timing(state: AccountState, ts: float) -> None:
         state.gap_var = (1 - a) * (state.gap_var + a * d * d)
     state.r_hour += 1.0
     state.r_day += 1.0
-    if ts > state.hours_ts:
+    if ts > state.hours_ts + HOURS_STEP:  # rounded: the record stays small (~7 B a count)
         k = math.exp(-(ts - state.hours_ts) / HOURS_TAU)
-        state.hours = [h * k for h in state.hours]
+        state.hours = [round(h * k, 3) for h in state.hours]
         state.hours_ts = ts
     state.hours[int(ts // HOUR) % 24] += 1.0
 

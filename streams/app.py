@@ -1,17 +1,23 @@
 """The Faust application: topics, the accounts table and the agents.
 
-Data flow (see README): the `ingest` agent reads raw records from the input
-topic, validates them and either dead-letters them with the contract's
-headers or forwards the text-free event to an internal topic keyed by
-account; the `accounts` agent reads that topic, so every account's events
-arrive in order at the one worker that owns its table partition, and runs
-the detector on them. Prompt text never leaves `models.events.parse_event`.
+Data flow (see README): `ingest` reads raw records from the input topic,
+validates them and either dead-letters them with the contract's headers or
+forwards the text-free events, packed per partition, to an internal topic
+partitioned by account; `score` reads that topic, so every account's events
+arrive in order at the one worker that owns its table partition, and runs the
+detector on them; its score ticks go, packed, to a topic partitioned by
+fingerprint key, where `aggregate` keeps the fingerprint aggregates and sends
+links to the one-partition topic of `campaigns`. The three busy steps take
+whole fetched batches (streams.batching). Prompt text never leaves
+`models.events.parse_event`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +25,10 @@ import faust
 import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from faust.exceptions import ProducerSendError
 from faust.serializers import codecs
+from faust.types import Message
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.campaigns import CampaignGraph
@@ -30,6 +38,8 @@ from models.events import Event, Rejection, parse_event
 from models.feedback import Feedback, parse_feedback
 from models.fingerprints import Link, Tick, applied, fold
 from streams import metrics
+from streams.batching import install
+from streams.expiry import Sweeper
 from streams.recovery import committed_offset, replay_log
 from streams.security import KafkaSecurity
 from streams.settings import Settings
@@ -49,6 +59,8 @@ codecs.register("orjson", OrjsonCodec())
 #: internal control messages share the events and links topics with data; JSON never starts so
 FEEDBACK_MARK = b"F:"
 UNLINK_MARK = b"U:"
+#: events per internal message (a packed message stays far below the 1 MiB default limit)
+PACK_SIZE = 500
 logger = logging.getLogger(__name__)
 
 
@@ -133,6 +145,8 @@ def build_app(settings: Settings) -> Service:
     graph = CampaignGraph(model_version=MODEL_VERSION)
     link_rule = settings.link_rule()
     density = EdgeBurst()  # in memory: sketches of this worker's fingerprint partitions
+    #: (topic, partition) -> latest event time seen there: the clock of expiry
+    watermarks: defaultdict[tuple[str, int], float] = defaultdict(float)
 
     async def send_alert(alert: dict[str, Any]) -> None:
         metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
@@ -154,63 +168,141 @@ def build_app(settings: Settings) -> Service:
             await (await dlq.send(key=msg.key, value=b"",
                                   headers=dlq_headers(note, msg.topic, msg.partition, msg.offset)))
 
+    def partition_of(key: bytes, partitions: int = settings.partitions) -> int:
+        """The partition Kafka's default partitioner gives `key` (murmur2, as the Java client)."""
+        return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+    async def ingest_batch(messages: Sequence[Message]) -> None:
+        """Validate records; dead-letter the bad; forward the good packed per events partition.
+
+        One internal message per events partition per batch, not one per event: it
+        carries the text-free events of many accounts, each account's in input
+        order, to the partition the account's table lives on.
+        """
+        packs: dict[int, list[bytes]] = defaultdict(list)
+        for msg in messages:
+            parsed = parse_event(msg.value)
+            if isinstance(parsed, Rejection):
+                metrics.RECORDS.labels("rejected").inc()
+                await dead_letter(msg, msg.value, parsed)
+                continue
+            parsed.src = [msg.partition, msg.offset]  # see models.features.seen_before
+            packs[partition_of(parsed.account_id.encode())].append(parsed.to_wire())
+        metrics.RECORDS.labels("accepted").inc(sum(map(len, packs.values())))
+        for partition, wires in packs.items():
+            for i in range(0, len(wires), PACK_SIZE):
+                await events_topic.send(value=b"[" + b",".join(wires[i:i + PACK_SIZE]) + b"]",
+                                        partition=partition)
+
+    async def score_batch(messages: Sequence[Message]) -> None:
+        """Apply a batch of events and feedback to account state; one table write per account."""
+        started = time.perf_counter()
+        records: dict[str, dict[str, Any] | None] = {}
+        changed: set[str] = set()
+        outcomes: Counter[str] = Counter()
+        ticks: dict[int, list[tuple[str, Tick]]] = defaultdict(list)
+        latest = 0.0
+
+        def record_of(account: str) -> dict[str, Any] | None:
+            if account not in records:
+                records[account] = accounts.get(account)
+            return records[account]
+
+        for msg in messages:
+            if msg.value.startswith(FEEDBACK_MARK):  # in order with the account's events
+                fb = Feedback(**orjson.loads(msg.value[len(FEEDBACK_MARK):]))
+                records[fb.subject] = detector.apply_feedback(fb, record_of(fb.subject))
+                changed.add(fb.subject)
+                if fb.allowlists:
+                    await links_topic.send(key=b"links", value=UNLINK_MARK + fb.subject.encode())
+                continue
+            for doc in orjson.loads(msg.value):
+                ev = Event(**doc)
+                try:
+                    outcome = detector.process(ev, record_of(ev.account_id))
+                except Exception as exc:  # a detector bug must not stop the worker or lose it
+                    logger.exception("detector failed on an event; dead-lettering it")
+                    await dead_letter(msg, ev.to_wire(),
+                                      Rejection("internal_error", f"{type(exc).__name__}: {exc}"))
+                    continue
+                if outcome.duplicate:
+                    outcomes["duplicate"] += 1
+                    continue
+                outcomes["late" if outcome.late else "counted"] += 1
+                latest = max(latest, ev.ts)
+                records[ev.account_id] = outcome.record
+                changed.add(ev.account_id)
+                for alert in outcome.alerts:
+                    await send_alert(alert)
+                if outcome.tick is not None:
+                    metrics.SCORE_TICKS.inc()
+                    metrics.SCORES.observe(outcome.tick.score)
+                    for key in outcome.tick.keys:  # repartition by fingerprint key
+                        ticks[partition_of(key.encode())].append((key, outcome.tick))
+        for account in changed:
+            accounts[account] = records[account]
+        partition = messages[0].partition
+        if latest > watermarks[settings.events_topic, partition]:
+            watermarks[settings.events_topic, partition] = latest
+        idle_accounts.sweep(partition, watermarks[settings.events_topic, partition])
+        for partition, pack in ticks.items():
+            await fingerprints_topic.send(value=orjson.dumps(pack), partition=partition)
+        for outcome_name, n in outcomes.items():
+            metrics.EVENTS.labels(outcome_name).inc(n)
+        if latest:
+            metrics.EVENT_TIME_LAG.set(time.time() - latest)
+        metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
+        metrics.PROCESSING.observe(time.perf_counter() - started)
+
+    async def aggregate_batch(messages: Sequence[Message]) -> None:
+        """Fold packed ticks into fingerprint aggregates; one table write per key per batch."""
+        records: dict[str, dict[str, Any] | None] = {}
+        changed: set[str] = set()
+        for msg in messages:
+            redelivered: dict[str, bool] = {}
+            for key, doc in orjson.loads(msg.value):
+                record = records[key] if key in records else fingerprints.get(key)
+                if redelivered.setdefault(key, applied(record, msg.offset)):
+                    continue  # this message reached the key's aggregate before a crash
+                tick = Tick(**doc)
+                burst = density.score(key, tick.ts)
+                records[key], link = fold(record, key, tick, link_rule, burst, msg.offset)
+                changed.add(key)
+                if link is not None:
+                    await links_topic.send(key=b"links", value=orjson.dumps(link))
+        latest = 0.0
+        for key in changed:
+            fingerprints[key] = records[key]
+            latest = max(latest, records[key]["last"])  # type: ignore[index]
+        partition = messages[0].partition
+        topic = fingerprints_topic.get_topic_name()
+        watermarks[topic, partition] = max(watermarks[topic, partition], latest)
+        idle_fingerprints.sweep(partition, watermarks[topic, partition])
+
+    idle_accounts = Sweeper(accounts, settings.idle_horizon, partition_of)
+    idle_fingerprints = Sweeper(fingerprints, settings.idle_horizon, partition_of)
+
+    # The agents subscribe the topics. A running worker hands their records to the
+    # handlers a fetched batch at a time (streams.batching); under Faust's test
+    # context they arrive one by one.
     @app.agent(source)
     async def ingest(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            parsed = parse_event(event.value)
-            if isinstance(parsed, Rejection):
-                metrics.RECORDS.labels("rejected").inc()
-                await dead_letter(event.message, event.value, parsed)
-                continue
-            metrics.RECORDS.labels("accepted").inc()
-            parsed.src = [event.message.partition, event.message.offset]  # see seen_before
-            await events_topic.send(key=parsed.account_id.encode(), value=parsed.to_wire())
+            await ingest_batch([event.message])
 
     @app.agent(events_topic)
     async def score(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            if event.value.startswith(FEEDBACK_MARK):  # in order with the account's events
-                fb = Feedback(**orjson.loads(event.value[len(FEEDBACK_MARK):]))
-                accounts[fb.subject] = detector.apply_feedback(fb, accounts.get(fb.subject))
-                if fb.allowlists:
-                    await links_topic.send(key=b"links", value=UNLINK_MARK + fb.subject.encode())
-                continue
-            ev = Event.from_wire(event.value)
-            try:
-                outcome = detector.process(ev, accounts.get(ev.account_id))
-            except Exception as exc:  # a detector bug must not stop the worker or lose the event
-                logger.exception("detector failed on an event; dead-lettering it")
-                await dead_letter(event.message, event.value,
-                                  Rejection("internal_error", f"{type(exc).__name__}: {exc}"))
-                continue
-            if outcome.duplicate:
-                metrics.EVENTS.labels("duplicate").inc()
-                continue
-            metrics.EVENTS.labels("late" if outcome.late else "counted").inc()
-            metrics.EVENT_TIME_LAG.set(time.time() - ev.ts)
-            accounts[ev.account_id] = outcome.record
-            for alert in outcome.alerts:
-                await send_alert(alert)
-            if outcome.tick is not None:
-                metrics.SCORE_TICKS.inc()
-                metrics.SCORES.observe(outcome.tick.score)
-                metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
-                tick = orjson.dumps(outcome.tick)
-                for key in outcome.tick.keys:  # repartition by fingerprint key
-                    await fingerprints_topic.send(key=key.encode(), value=tick)
+            await score_batch([event.message])
 
     @app.agent(fingerprints_topic)
     async def aggregate(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            key = event.key.decode()
-            record, offset = fingerprints.get(key), event.message.offset
-            if applied(record, offset):  # redelivered after a crash
-                continue
-            tick = Tick(**orjson.loads(event.value))
-            burst = density.score(key, tick.ts)
-            fingerprints[key], link = fold(record, key, tick, link_rule, burst, offset)
-            if link is not None:
-                await links_topic.send(key=b"links", value=orjson.dumps(link))
+            await aggregate_batch([event.message])
+
+    install(app, {source.get_topic_name(): ingest_batch,
+                  events_topic.get_topic_name(): score_batch,
+                  fingerprints_topic.get_topic_name(): aggregate_batch})
 
     def fold_link(value: bytes, publish: bool = True) -> list[dict[str, Any]]:
         """Apply one record of the links topic to the graph; return the alerts it causes.
@@ -267,7 +359,8 @@ def build_app(settings: Settings) -> Service:
             metrics.FEEDBACK.labels(fb.label).inc()
             body = FEEDBACK_MARK + orjson.dumps(fb)
             if fb.subject_kind == "account":
-                await events_topic.send(key=fb.subject.encode(), value=body)
+                subject = fb.subject.encode()
+                await events_topic.send(key=subject, value=body, partition=partition_of(subject))
             elif fb.allowlists:
                 await links_topic.send(key=b"links", value=body)
 

@@ -56,6 +56,11 @@ TRACKED_ACCOUNTS = Gauge(
 TRACKED_FINGERPRINTS = Gauge(
     "distillguard_tracked_fingerprints", "Fingerprint aggregates held in this worker's partitions"
 )
+EXPIRED = Counter(
+    "distillguard_expired_total",
+    "Idle keys deleted from a table (event-time horizon DISTILLGUARD_IDLE_HORIZON), by table",
+    ["table"],
+)
 ACTIVE_CAMPAIGNS = Gauge(
     "distillguard_active_campaigns", "Campaigns in this worker's campaign graph"
 )
@@ -96,6 +101,8 @@ def _precreate() -> None:
     for kind in ("account", "campaign"):
         for severity, action in zip(SEVERITIES, ACTIONS, strict=True):
             ALERTS.labels(kind, severity, action)
+    for table in ("accounts", "fingerprints"):
+        EXPIRED.labels(table)
 
 
 _precreate()

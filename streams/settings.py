@@ -48,6 +48,7 @@ class Settings:
     min_events: int = 10
     warmup: int = 500
     late_tolerance: float = 3600.0
+    idle_horizon: float = 30 * 86400.0
     threshold_low: float = 0.5
     threshold_medium: float = 0.7
     threshold_high: float = 0.85
@@ -118,6 +119,9 @@ HELP: dict[str, Setting] = {
     "late_tolerance": Setting("DISTILLGUARD_LATE_TOLERANCE",
                               "seconds an event may lag its account's latest event and still "
                               "count in rates and timing; later ones count, but not there"),
+    "idle_horizon": Setting("DISTILLGUARD_IDLE_HORIZON",
+                            "seconds of event time after an account's or fingerprint's latest "
+                            "event before it is forgotten (0: never)"),
     "threshold_low": Setting("DISTILLGUARD_THRESHOLD_LOW", "score of a low alert (action observe)"),
     "threshold_medium": Setting("DISTILLGUARD_THRESHOLD_MEDIUM",
                                 "score of a medium alert (throttle)"),

@@ -14,7 +14,7 @@ from streams.settings import Settings
 
 @pytest.fixture()
 def service() -> Service:
-    svc = build_app(Settings(app_id="agent-test", store="memory://", partitions=1, warmup=10**9))
+    svc = build_app(Settings(app_id="agent-test", store="memory://", partitions=4, warmup=10**9))
     svc.app.finalize()
     svc.app.conf.store = "memory://"
     svc.app.flow_control.resume()
@@ -46,9 +46,11 @@ async def test_ingest_forwards_valid_events_without_text(service: Service,
         await agent.put(event(1), key=b"acct-1")
     dead.assert_not_called()
     sent = forwarded.call_args.kwargs
-    assert sent["key"] == b"acct-1"
+    assert sent["partition"] == partition_of("acct-1")
     assert b"step by step" not in sent["value"]
-    assert orjson.loads(sent["value"])["cot"] is True
+    [forwarded_event] = orjson.loads(sent["value"])  # a pack of the batch's events
+    assert forwarded_event["cot"] is True
+    assert forwarded_event["src"] == [0, 0]  # the input position, for de-duplication
 
 
 async def test_ingest_dead_letters_bad_records_and_keeps_going(
@@ -67,16 +69,29 @@ async def test_ingest_dead_letters_bad_records_and_keeps_going(
     expected = {"x-dlq-error", "x-source-topic", "x-source-partition", "x-source-offset"}
     assert expected <= set(headers)
     assert forwarded.call_count == 1
-    assert forwarded.call_args.kwargs["key"] == b"acct-1"  # re-keyed although it came unkeyed
+    # to the account's partition although it came unkeyed
+    assert forwarded.call_args.kwargs["partition"] == partition_of("acct-1")
+
+
+def partition_of(account: str, partitions: int = 4) -> int:
+    """Kafka's default partitioner, written out: murmur2 as the Java client computes it."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    return int(DefaultPartitioner()(account.encode(), list(range(partitions)),
+                                    list(range(partitions))))
+
+
+def pack(*raw: bytes) -> bytes:
+    """Events as ingest forwards them: text-free, several in one internal message."""
+    return orjson.dumps([orjson.loads(parse_event(r).to_wire()) for r in raw])  # type: ignore[union-attr]
 
 
 async def test_score_agent_updates_table_once_per_event_id(
         service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service.alerts, "send", AsyncMock())
     async with service.score.test_context() as agent:
-        for i in (1, 2, 3, 2, 3):
-            parsed = parse_event(event(i))
-            await agent.put(parsed.to_wire(), key=b"acct-1")  # type: ignore[union-attr]
+        await agent.put(pack(event(1), event(2)))
+        await agent.put(pack(event(3), event(2), event(3)))
     record = service.accounts["acct-1"]
     assert record["n"] == 3
     assert orjson.loads(orjson.dumps(record)) == record  # plain, orjson-encodable record
@@ -120,6 +135,7 @@ async def test_feedback_routes_accounts_to_their_events_and_rejects_junk(
                                       "allowlist": True, "ts": 1.0, "source": "analyst"}))
         await agent.put(b'{"label": "benign"}')
     assert routed.call_args.kwargs["key"] == b"acct-9"
+    assert routed.call_args.kwargs["partition"] == partition_of("acct-9")
     assert routed.call_args.kwargs["value"].startswith(app_module.FEEDBACK_MARK)
     assert links.call_args.kwargs["value"].startswith(app_module.FEEDBACK_MARK)
     assert dict(dead.call_args.kwargs["headers"])["x-dlq-reason"] == b"missing_field"
@@ -140,10 +156,31 @@ async def test_allowlisted_account_stops_alerting(service: Service,
         await agent.put(app_module.FEEDBACK_MARK + orjson.dumps(allow), key=b"acct-1")
         for account in ("acct-1", "acct-2"):  # same traffic; only acct-1 is allow-listed
             for i in range(60):
-                parsed = parse_event(event(i, account, output_tokens=3000, max_tokens=3000,
-                                           stop_reason="max_tokens", turns=1, task="coding"))
-                await agent.put(parsed.to_wire(), key=account.encode())  # type: ignore[union-attr]
+                await agent.put(pack(event(i, account, output_tokens=3000, max_tokens=3000,
+                                           stop_reason="max_tokens", turns=1, task="coding")))
     assert service.accounts["acct-1"]["allow"] is True
     assert service.accounts["acct-1"]["n"] == 60
     alerted = {c.kwargs["key"] for c in sent.call_args_list}
     assert alerted == {b"acct-2"}
+
+
+def in_partition(prefix: str, partition: int = 0) -> str:
+    """An account name Kafka's partitioner sends to `partition` (the test context's only one)."""
+    return next(name for i in range(1000) if partition_of(name := f"{prefix}-{i}") == partition)
+
+
+async def test_idle_accounts_expire_by_event_time(service: Service,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An account silent for longer than the horizon (in event time) leaves the table."""
+    monkeypatch.setattr(service.alerts, "send", AsyncMock())
+    monkeypatch.setattr(service.fingerprints_topic, "send", AsyncMock())
+    old, busy = in_partition("old"), in_partition("busy")
+    month = 30 * 86400.0
+    async with service.score.test_context() as agent:
+        await agent.put(pack(event(1, old), event(2, busy)))
+        assert set(service.accounts) == {old, busy}
+        await agent.put(pack(event(3, busy, ts=1_767_225_600.0 + month - 10)))
+        assert set(service.accounts) == {old, busy}  # 10 s inside the horizon: kept
+        await agent.put(pack(event(4, busy, ts=1_767_225_600.0 + month + 10)))
+    assert set(service.accounts) == {busy}
+    assert service.accounts[busy]["n"] == 3
