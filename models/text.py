@@ -35,7 +35,6 @@ _CODING = re.compile(
     r"code|coding|compile|compiler|debug|bug|refactor|unit tests?|stack ?trace|"
     r"exception|algorithm|implement|api|endpoint|repository|repo|git|"
     r"segfault|runtime error|type error|null pointer)\b",
-    re.IGNORECASE,
 )
 _COT = re.compile(
     r"\b(?:step[- ]by[- ]step|"
@@ -45,7 +44,6 @@ _COT = re.compile(
     r"chain[- ]of[- ]thought|think (?:carefully |hard )?(?:about|through) (?:each|every|all)|"
     r"reason (?:through|carefully)|before (?:giving|the|your) (?:final )?answer|"
     r"<thinking>|scratchpad|inner monologue)\b",
-    re.IGNORECASE,
 )
 
 #: kinds of task counted as the capability focus of extraction campaigns
@@ -65,10 +63,14 @@ def template_skeleton(text: str) -> str:
     words and placeholders are kept, so punctuation and spacing do not split a
     template.
     """
-    s = _CODE_BLOCK.sub(" <code> ", text)
-    s = _INLINE_CODE.sub(" <code> ", s)
-    s = _QUOTED.sub(" <q> ", s)
-    s = _URL.sub(" <url> ", s)
+    s = text
+    if "`" in s:  # each test skips a scan that cannot match (the costliest step of parsing)
+        s = _CODE_BLOCK.sub(" <code> ", s)
+        s = _INLINE_CODE.sub(" <code> ", s)
+    if '"' in s or "'" in s or "“" in s:
+        s = _QUOTED.sub(" <q> ", s)
+    if "http" in s or "www." in s:
+        s = _URL.sub(" <url> ", s)
     s = _IDENT.sub(" <id> ", s)
     s = _NUMBER.sub(" <n> ", s)
     s = _NAME.sub(" <name> ", s)
@@ -87,7 +89,7 @@ def exact_fingerprint(text: str) -> str:
 
 def looks_like_coding(text: str) -> bool:
     """Cheap keyword test for a coding request, used when the gateway sends no `task`."""
-    return _CODING.search(text) is not None
+    return _CODING.search(text.lower()) is not None
 
 
 def elicits_chain_of_thought(text: str) -> bool:
@@ -96,4 +98,4 @@ def elicits_chain_of_thought(text: str) -> bool:
     Distillers want the reasoning trace as training data, so they ask for it
     explicitly and on every request; people rarely do.
     """
-    return _COT.search(text) is not None
+    return _COT.search(text.lower()) is not None

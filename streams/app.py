@@ -14,6 +14,7 @@ whole fetched batches (streams.batching). Prompt text never leaves
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter, defaultdict
@@ -168,9 +169,10 @@ def build_app(settings: Settings) -> Service:
             await (await dlq.send(key=msg.key, value=b"",
                                   headers=dlq_headers(note, msg.topic, msg.partition, msg.offset)))
 
-    def partition_of(key: bytes, partitions: int = settings.partitions) -> int:
+    @functools.lru_cache(maxsize=1 << 16)  # murmur2 is pure Python; active keys repeat
+    def partition_of(key: bytes) -> int:
         """The partition Kafka's default partitioner gives `key` (murmur2, as the Java client)."""
-        return (murmur2(key) & 0x7FFFFFFF) % partitions
+        return (murmur2(key) & 0x7FFFFFFF) % settings.partitions
 
     async def ingest_batch(messages: Sequence[Message]) -> None:
         """Validate records; dead-letter the bad; forward the good packed per events partition.
