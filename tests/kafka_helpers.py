@@ -141,3 +141,36 @@ def drained(settings: Settings) -> bool:
     """Every assigned partition, internal topics included, has been read to its end."""
     lags = metric_values(settings, "distillguard_consumer_lag_messages")
     return bool(lags) and not any(lags)
+
+
+#: set to 1 to write a test's figures to benchmarks/results/ (normal runs leave the tree clean)
+RECORD_ENV = "DISTILLGUARD_RECORD_RESULTS"
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+
+
+def broker_description() -> str:
+    """Which broker the `kafka_bootstrap` fixture gives, as its environment says."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return f"external ({os.environ['KAFKA_BOOTSTRAP_SERVERS']})"
+    if os.environ.get("DISTILLGUARD_TEST_BROKER") == "apache":
+        from deploy.kafka.launch import KAFKA_VERSION
+
+        return f"Apache Kafka {KAFKA_VERSION}"
+    return "testcontainers Kafka or embedded Tansu"
+
+
+def record_result(name: str, section: str, figures: dict[str, Any]) -> Path | None:
+    """Merge `figures` into benchmarks/results/<name>.json under `section`, if recording.
+
+    Only with DISTILLGUARD_RECORD_RESULTS=1; the other sections of the file are kept.
+    """
+    if os.environ.get(RECORD_ENV) != "1":
+        return None
+    path = RESULTS_DIR / f"{name}.json"
+    doc: dict[str, Any] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=RESULTS_DIR).stdout.strip()
+    doc[section] = {**figures, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "commit": commit or None, "cpus": os.cpu_count()}
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    return path

@@ -55,10 +55,12 @@ from streams.broker import free_port
 from streams.settings import Settings
 from tests.kafka_helpers import (
     WorkerProcess,
+    broker_description,
     create_topics,
     drained,
     latest_records,
     read_topic,
+    record_result,
     unique_settings,
 )
 
@@ -342,6 +344,32 @@ def count_check(expected: dict[str, int], table: dict[str, dict[str, Any]]) -> d
             "lost_by_account": lost, "extra_by_account": extra}
 
 
+def trace_lost(settings: Settings, records: list[tuple[bytes, bytes]],
+               check: dict[str, Any]) -> dict[str, Any]:
+    """Where the lost events went missing: before the internal events topic, or after it.
+
+    For each account with lost events: its distinct events sent, how many of them the
+    events topic holds, and (up to 5) ids the events topic lacks. All there: the loss is
+    downstream (scoring or the changelog); some absent: ingest's forward never landed
+    although its input offset was committed.
+    """
+    if not check["lost_by_account"]:
+        return {}
+    sent: dict[str, set[str]] = defaultdict(set)
+    for _, value in records:
+        doc = orjson.loads(value)
+        sent[doc["account_id"]].add(doc["event_id"])
+    forwarded: dict[str, set[str]] = defaultdict(set)
+    for rec in read_topic(settings.bootstrap_servers, settings.events_topic):
+        if rec.value and rec.value.startswith(b"{"):  # not a feedback control message
+            doc = orjson.loads(rec.value)
+            forwarded[doc.get("account_id", "?")].add(doc.get("event_id", "?"))
+    return {account: {"sent": len(sent[account]),
+                      "in_events_topic": len(sent[account] & forwarded[account]),
+                      "absent_from_events_topic": sorted(sent[account] - forwarded[account])[:5]}
+            for account in check["lost_by_account"]}
+
+
 def stop_quietly(*workers: WorkerProcess) -> None:
     for worker in workers:
         if worker.proc is not None and worker.proc.poll() is None:
@@ -413,13 +441,14 @@ def crash_run(apache: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         wait_finished(reference, clean, ref_watcher, total, timeout=120)
         return {
             "settings": settings, "reference_settings": reference, "expected": expected,
-            "records": len(records), "kills": kills, "alive_after": alive_after,
+            "records": len(records), "record_list": records, "kills": kills,
+            "alive_after": alive_after,
             "table": latest_records(settings), "reference_table": latest_records(reference),
             "alerts": [orjson.loads(r.value) for r in read_topic(bootstrap, settings.alerts_topic)],
             "reference_alerts": [orjson.loads(r.value)
                                  for r in read_topic(bootstrap, reference.alerts_topic)],
             "seconds": {"produce": round(produced_s, 1), "crashed_run": round(crashed_s, 1)},
-            "log": crashed.log_path,
+            "log": crashed.log_path, "kafka_version": apache.version,
         }
     finally:
         watcher.stop()
@@ -431,12 +460,24 @@ def crash_run(apache: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 def test_crash_recovery_counts_every_event_once(crash_run: dict[str, Any]) -> None:
     check = count_check(crash_run["expected"], crash_run["table"])
     reference = count_check(crash_run["expected"], crash_run["reference_table"])
-    print(f"\ncrash recovery: {len(crash_run['kills'])} SIGKILLs survived at "
-          f"{[k['fraction'] for k in crash_run['kills']]} of the events (ready again after "
-          f"{[k['ready_after_s'] for k in crash_run['kills']]} s); records sent "
-          f"{crash_run['records']} ({check['sent']} distinct events), counted "
-          f"{check['counted']}, lost {check['lost']}, counted twice {check['double_counted']}; "
-          f"reference run counted {reference['counted']}; {crash_run['seconds']}")
+    kills = crash_run["kills"]
+    survived = len(kills) if crash_run["alive_after"] else len(kills) - 1
+    print(f"\nRELIABILITY crash recovery: kills survived {survived}/{len(kills)}, events sent "
+          f"{check['sent']} distinct ({crash_run['records']} records), counted "
+          f"{check['counted']}, lost {check['lost']}, double-counted {check['double_counted']} "
+          f"(kills at {[k['fraction'] for k in kills]} of the events, ready again after "
+          f"{[k['ready_after_s'] for k in kills]} s; reference run counted "
+          f"{reference['counted']}; {crash_run['seconds']})")
+    record_result("reliability", "crash_recovery", {
+        "broker": f"Apache Kafka {crash_run['kafka_version']}", "partitions": 2,
+        "kills": len(kills), "kills_survived": survived, "records_sent": crash_run["records"],
+        "events_sent_distinct": check["sent"], "events_counted": check["counted"],
+        "lost": check["lost"], "double_counted": check["double_counted"],
+        "lost_by_account": check["lost_by_account"],
+        "double_counted_by_account": check["extra_by_account"],
+        "reference_events_counted": reference["counted"], "kill_points": kills,
+        "seconds": crash_run["seconds"],
+        "lost_trace": trace_lost(crash_run["settings"], crash_run["record_list"], check)})
     assert len(crash_run["kills"]) >= 3
     assert crash_run["alive_after"], "the restarted worker died"
     assert reference["lost"] == reference["double_counted"] == 0, reference
@@ -453,9 +494,12 @@ def test_crash_recovery_keeps_every_account_alert(crash_run: dict[str, Any]) -> 
     missing = sorted(set(want) - set(got))
     unexpected = sorted(set(got) - set(want))
     repeats = sum(n - 1 for n in got.values() if n > 1)
-    print(f"\ncrash recovery: account alerts: reference {len(want)}, crashed run "
+    print(f"\nRELIABILITY crash recovery: account alerts: reference {len(want)}, crashed run "
           f"{len(set(got))} distinct ({repeats} repeats), missing {len(missing)}, "
           f"unexpected {len(unexpected)}")
+    record_result("reliability", "crash_recovery_account_alerts", {
+        "reference": len(want), "crashed_run_distinct": len(set(got)), "repeats": repeats,
+        "missing": missing, "unexpected": unexpected})
     assert want, "the reference run sent no account alert: the comparison proves nothing"
     assert not missing, f"account alerts lost across crashes: {missing}"
     assert not unexpected, f"account alerts only the crashed run sent: {unexpected}"
@@ -469,8 +513,10 @@ def campaign_view(alerts: list[dict[str, Any]]) -> set[tuple[str, str]]:
 def test_crash_recovery_keeps_campaign_alerts(crash_run: dict[str, Any]) -> None:
     want = campaign_view(crash_run["reference_alerts"])
     got = campaign_view(crash_run["alerts"])
-    print(f"\ncrash recovery: campaign alerts (subject, severity): reference {sorted(want)}, "
-          f"crashed run {sorted(got)}")
+    print(f"\nRELIABILITY crash recovery: campaign alerts (subject, severity): reference "
+          f"{sorted(want)}, crashed run {sorted(got)}")
+    record_result("reliability", "crash_recovery_campaign_alerts", {
+        "reference": sorted(want), "crashed_run": sorted(got)})
     assert want, "the reference run sent no campaign alert: the comparison proves nothing"
     assert want <= got, f"campaign alerts lost across crashes: {sorted(want - got)}"
     assert got <= want, f"campaign alerts only the crashed run sent: {sorted(got - want)}"
@@ -508,11 +554,21 @@ def test_worker_rides_out_a_broker_restart(apache: Any, tmp_path: Path) -> None:
         producer.join(timeout=120)
         wait_finished(settings, worker, watcher, total, timeout=180)
         check = count_check(expected, latest_records(settings))
-        print(f"\nbroker restart at {at}/{total} events counted ({outage:.1f}s unreachable, "
-              f"stop+start {restart_s:.1f}s): sent {check['sent']}, counted {check['counted']}, "
-              f"lost {check['lost']}, counted twice {check['double_counted']}")
-        assert worker.alive and worker.proc is not None and worker.proc.pid == pid, \
-            "the worker was restarted or died"
+        same_worker = worker.alive and worker.proc is not None and worker.proc.pid == pid
+        print(f"\nRELIABILITY broker restart: events sent {check['sent']}, counted "
+              f"{check['counted']}, lost {check['lost']}, double-counted "
+              f"{check['double_counted']} (restart at {at}/{total} events counted, "
+              f"{outage:.1f}s unreachable, stop+start {restart_s:.1f}s; same worker process "
+              f"throughout: {same_worker})")
+        record_result("reliability", "broker_restart", {
+            "broker": f"Apache Kafka {apache.version}", "partitions": 2,
+            "events_sent": check["sent"], "events_counted": check["counted"],
+            "lost": check["lost"], "double_counted": check["double_counted"],
+            "counted_at_restart": at, "unreachable_s": round(outage, 1),
+            "stop_start_s": round(restart_s, 1), "same_worker_process": same_worker,
+            "lost_by_account": check["lost_by_account"],
+            "lost_trace": trace_lost(settings, records, check)})
+        assert same_worker, "the worker was restarted or died"
         assert check["lost"] == 0 and check["double_counted"] == 0, check
     finally:
         watcher.stop()
@@ -550,16 +606,30 @@ def test_sigterm_stops_a_busy_worker_cleanly(kafka_bootstrap: str, tmp_path: Pat
         if status is None:  # hung: kill it so the test can end, and say so
             os.killpg(worker.proc.pid, signal.SIGKILL)
             worker.proc.wait()
+        print(f"\nRELIABILITY SIGTERM: exit code {status} after {took:.1f}s "
+              f"(sent at {at}/{total} events counted)")
+        figures: dict[str, Any] = {"broker": broker_description(), "partitions": 2,
+                                   "exit_code": status, "seconds_to_exit": round(took, 1),
+                                   "counted_at_sigterm": at}
+        if status != 0:
+            record_result("reliability", "sigterm", figures)
         assert status is not None, f"the worker ignored SIGTERM for 30 s:\n{log}"
         assert status == 0, f"exit status {status} after SIGTERM:\n{log}"
         worker.start()
         wait_ready(settings, worker)
         wait_finished(settings, worker, watcher, total, timeout=180)
         check = count_check(expected, latest_records(settings))
-        print(f"\nSIGTERM at {at}/{total} events: exited {status} in {took:.1f}s; after "
-              f"restart counted {check['counted']}, lost {check['lost']}, counted twice "
+        print(f"RELIABILITY SIGTERM, restarted: events sent {check['sent']}, counted "
+              f"{check['counted']}, lost {check['lost']}, double-counted "
               f"{check['double_counted']}")
-        assert check["lost"] == 0 and check["double_counted"] == 0, check
+        record_result("reliability", "sigterm", {
+            **figures, "events_sent": check["sent"], "events_counted_after_restart":
+            check["counted"], "lost": check["lost"], "double_counted": check["double_counted"],
+            "lost_by_account": check["lost_by_account"],
+            "double_counted_by_account": check["extra_by_account"],
+            "lost_trace": trace_lost(settings, records, check)})
+        assert check["lost"] == 0 and check["double_counted"] == 0, (
+            check, trace_lost(settings, records, check))
     finally:
         watcher.stop()
         stop_quietly(worker)
