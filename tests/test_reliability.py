@@ -3,8 +3,11 @@
 What is checked, and why:
 
 - **Crash recovery** (Apache Kafka started here, 2 partitions). A fixed input
-  is produced first; the worker is SIGKILLed at seeded random points (about
-  20%, 45% and 70% of the events in the accounts changelog) and started again
+  is produced at a steady rate once the workers are ready (produced all at
+  once, the batch worker takes it in one or two fetches and its changelog jumps
+  from nothing to everything: no kill could land mid-stream); the worker is
+  SIGKILLed at seeded random points (about 20%, 45% and 70% of the events in
+  the accounts changelog) and started again
   each time with the same settings (same app id: same consumer group, topics
   and table). At the end every account's `n` in its latest changelog record
   must equal the distinct events sent for it (nothing lost, nothing counted
@@ -20,8 +23,9 @@ What is checked, and why:
   the same data directory and port. The worker is not touched: it must
   reconnect by itself and count every event exactly once.
 - **Graceful shutdown** (whichever broker `kafka_bootstrap` gives): SIGTERM to a
-  busy worker must end it within 30 s with exit status 0; started again, it
-  must finish with exact per-account counts.
+  busy worker (input produced at a steady rate, as above) must end it within
+  30 s with exit status 0; started again, it must finish with exact
+  per-account counts.
 
 Tests that need Apache Kafka start their own broker in a temporary directory
 and are skipped only where `java` or `mvn` is missing.
@@ -78,6 +82,8 @@ RESTART_CFG = simulator.SimConfig(seed=32, days=1.0, organic_accounts=40, loud_a
 SIGTERM_CFG = simulator.SimConfig(seed=33, days=1.0, organic_accounts=40, loud_accounts=1,
                                   hydra_accounts=8)
 KILL_AT = (0.20, 0.45, 0.70)
+#: records/s while the workers run: slow enough that the changelog advances in small steps
+STEADY_RATE = 500.0
 
 # -- input --------------------------------------------------------------------------------
 
@@ -103,18 +109,6 @@ def distinct_per_account(records: list[tuple[bytes, bytes]]) -> dict[str, int]:
         doc = orjson.loads(value)
         seen[doc["account_id"]].add(doc["event_id"])
     return {account: len(ids) for account, ids in seen.items()}
-
-
-async def produce_all(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    """Send every record with acks=all and wait until each one is acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10,
-                                max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 class BackgroundProducer:
@@ -407,21 +401,22 @@ def crash_run(apache: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         dlq_topic=f"{settings.dlq_topic}-ref", web_port=free_port(), data_dir=str(tmp / "ref"))
     create_topics(settings, input_partitions=2)
     asyncio.run(ensure_topics(bootstrap, {reference.alerts_topic: 1, reference.dlq_topic: 1}))
-    began = time.monotonic()
-    asyncio.run(produce_all(bootstrap, settings.input_topic, records))
-    produced_s = time.monotonic() - began
 
     rng = random.Random(CRASH_SEED)
     crashed = WorkerProcess(settings, tmp / "worker.log")
     clean = WorkerProcess(reference, tmp / "reference.log")
     watcher = ChangelogWatcher(settings).start()
     ref_watcher = ChangelogWatcher(reference)
+    producer = BackgroundProducer(bootstrap, settings.input_topic, records, rate=STEADY_RATE)
     kills: list[dict[str, Any]] = []
     try:
-        began = time.monotonic()
         clean.start()  # the reference runs alongside, in its own consumer group
         ref_watcher.start()
         crashed.start()
+        wait_ready(reference, clean)
+        wait_ready(settings, crashed)
+        began = time.monotonic()
+        producer.start()
         for fraction in KILL_AT:
             target = int((fraction + rng.uniform(-0.05, 0.05)) * total)
             poll_until(functools.partial(reached, watcher, target), 180,
@@ -435,6 +430,8 @@ def crash_run(apache: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
             time.sleep(rng.uniform(0.0, 1.0))
             crashed.start()
             kills[-1]["ready_after_s"] = round(wait_ready(settings, crashed), 1)
+        producer.join(timeout=120)
+        produced_s = time.monotonic() - began
         wait_finished(settings, crashed, watcher, total, timeout=240)
         crashed_s = time.monotonic() - began
         alive_after = crashed.alive
@@ -479,6 +476,8 @@ def test_crash_recovery_counts_every_event_once(crash_run: dict[str, Any]) -> No
         "seconds": crash_run["seconds"],
         "lost_trace": trace_lost(crash_run["settings"], crash_run["record_list"], check)})
     assert len(crash_run["kills"]) >= 3
+    assert all(k["counted_at_kill"] < check["sent"] for k in kills), (
+        f"a kill came after every event was counted, so it tested no recovery: {kills}")
     assert crash_run["alive_after"], "the restarted worker died"
     assert reference["lost"] == reference["double_counted"] == 0, reference
     assert set(crash_run["table"]) == set(crash_run["expected"])
@@ -586,11 +585,14 @@ def test_sigterm_stops_a_busy_worker_cleanly(kafka_bootstrap: str, tmp_path: Pat
     total = sum(expected.values())
     settings = unique_settings(kafka_bootstrap, tmp_path / "data", partitions=2)
     create_topics(settings, input_partitions=2)
-    asyncio.run(produce_all(kafka_bootstrap, settings.input_topic, records))
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     watcher = ChangelogWatcher(settings).start()
+    producer = BackgroundProducer(kafka_bootstrap, settings.input_topic, records,
+                                  rate=STEADY_RATE)
     try:
         worker.start()
+        wait_ready(settings, worker)
+        producer.start()
         target = int(0.4 * total)
         poll_until(lambda: watcher.counted >= target, 120, f"{target} events counted", worker)
         at = watcher.counted
@@ -613,10 +615,12 @@ def test_sigterm_stops_a_busy_worker_cleanly(kafka_bootstrap: str, tmp_path: Pat
                                    "counted_at_sigterm": at}
         if status != 0:
             record_result("reliability", "sigterm", figures)
+        assert at < total, "SIGTERM came after every event was counted: not a busy worker"
         assert status is not None, f"the worker ignored SIGTERM for 30 s:\n{log}"
         assert status == 0, f"exit status {status} after SIGTERM:\n{log}"
         worker.start()
         wait_ready(settings, worker)
+        producer.join(timeout=120)
         wait_finished(settings, worker, watcher, total, timeout=180)
         check = count_check(expected, latest_records(settings))
         print(f"RELIABILITY SIGTERM, restarted: events sent {check['sent']}, counted "
