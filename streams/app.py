@@ -241,14 +241,16 @@ def build_app(settings: Settings) -> Service:
                     metrics.SCORES.observe(outcome.tick.score)
                     for key in outcome.tick.keys:  # repartition by fingerprint key
                         ticks[partition_of(key.encode())].append((key, outcome.tick))
+        for partition, pack in ticks.items():
+            await fingerprints_topic.send(value=orjson.dumps(pack), partition=partition)
+        # table writes last, with no await among them: a stop mid-batch leaves either all
+        # of them or none, and never state whose ticks were not sent
         for account in changed:
             accounts[account] = records[account]
         partition = messages[0].partition
         if latest > watermarks[settings.events_topic, partition]:
             watermarks[settings.events_topic, partition] = latest
         idle_accounts.sweep(partition, watermarks[settings.events_topic, partition])
-        for partition, pack in ticks.items():
-            await fingerprints_topic.send(value=orjson.dumps(pack), partition=partition)
         for outcome_name, n in outcomes.items():
             metrics.EVENTS.labels(outcome_name).inc(n)
         if latest:
