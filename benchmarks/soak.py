@@ -36,12 +36,10 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -54,8 +52,8 @@ from aiokafka import AIOKafkaProducer
 from models import simulator
 from streams.admin import ensure_topics
 from streams.broker import EmbeddedBroker, free_port
-from streams.processes import stop_group
-from streams.settings import Settings, as_environment
+from streams.processes import WorkerProcess
+from streams.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
 DAY = 86_400.0
@@ -148,60 +146,6 @@ class Producer:
 # -- the worker -----------------------------------------------------------------------------
 
 
-@dataclass
-class Worker:
-    """`distillguard worker` as a child process in its own process group."""
-
-    settings: Settings
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        env = {**os.environ, **as_environment(self.settings)}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        return stop_group(self.proc, timeout)
-
-    def metrics(self) -> dict[str, float]:
-        """metric{labels} -> value; {} if the worker does not answer."""
-        url = f"http://{self.settings.web_host}:{self.settings.web_port}/metrics"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return {}
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
-
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        url = f"http://{self.settings.web_host}:{self.settings.web_port}/readyz"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive:
-                raise RuntimeError(f"the worker exited; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"the worker was not ready after {timeout:.0f}s; see {self.log_path}")
-
-
 def rss_mib(pid: int | None) -> float | None:
     if pid is None:
         return None
@@ -239,12 +183,12 @@ def new_settings(bootstrap: str, data_dir: Path, partitions: int) -> Settings:
                     rebalance_timeout=3.0, session_timeout=6.0, metrics_interval=5.0)
 
 
-def start_worker(bootstrap: str, workdir: Path, name: str, partitions: int) -> Worker:
+def start_worker(bootstrap: str, workdir: Path, name: str, partitions: int) -> WorkerProcess:
     settings = new_settings(bootstrap, workdir / name, partitions)
     asyncio.run(ensure_topics(bootstrap, {settings.input_topic: partitions,
                                           settings.dlq_topic: 1, settings.alerts_topic: 1,
                                           settings.feedback_topic: 1}))
-    worker = Worker(settings, workdir / f"{name}.log").start()
+    worker = WorkerProcess(settings, workdir / f"{name}.log").start()
     worker.wait_ready()
     return worker
 

@@ -8,26 +8,24 @@ and must give exactly the same alerts.
 from __future__ import annotations
 
 import asyncio
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from models import simulator
 from models.replay import replay
 from tests.kafka_helpers import (
     WorkerProcess,
     create_topics,
-    drained,
+    fetch,
     latest_records,
+    produce,
     read_topic,
     unique_settings,
+    wait_settled,
     wait_until,
 )
 
@@ -74,28 +72,6 @@ def build_input() -> list[tuple[bytes | None, bytes]]:
     return records
 
 
-def fetch(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
-                                max_request_size=4 << 20)
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="module")
 def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("e2e")
@@ -107,14 +83,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         asyncio.run(produce(kafka_bootstrap, settings.input_topic, records))
         distinct = {orjson.loads(v)["event_id"] for _, v in records
                     if not any(v == raw for _, raw in BAD)}
-        wait_until(lambda: sum(r["n"] for r in latest_records(settings).values()) >= len(distinct),
-                   timeout=240, what=f"{len(distinct)} events in the accounts table", worker=worker)
-        # campaign alerts come from later agents: wait until every partition is read out,
-        # twice over a sampling interval so a sample taken mid-flight cannot fool us
-        for _ in range(2):
-            wait_until(lambda: drained(settings), timeout=120, what="consumer lag 0",
-                       worker=worker)
-            time.sleep(2 * settings.metrics_interval)
+        wait_settled(settings, len(distinct), worker, timeout=240)
         alive = worker.alive
         web = f"http://{settings.web_host}:{settings.web_port}"
         wait_until(lambda: b"distillguard_tracked_accounts " in fetch(web + "/metrics")[1]

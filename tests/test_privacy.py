@@ -19,9 +19,6 @@ alerts). Then the markers are looked for in:
 from __future__ import annotations
 
 import asyncio
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,18 +26,17 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from models import simulator
 from tests.kafka_helpers import (
     WorkerProcess,
     create_topics,
-    drained,
-    latest_records,
+    fetch,
+    produce,
     read_topic,
     unique_settings,
-    wait_until,
+    wait_settled,
 )
 
 pytestmark = pytest.mark.integration
@@ -84,16 +80,6 @@ def build_records() -> tuple[list[tuple[bytes | None, bytes]], int]:
     return records, marked
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_request_size=4 << 20)
-    await producer.start()
-    try:
-        await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in records])
-    finally:
-        await producer.stop()
-
-
 async def all_topics(bootstrap: str) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -101,16 +87,6 @@ async def all_topics(bootstrap: str) -> list[str]:
         return sorted(await admin.list_topics())
     finally:
         await admin.close()
-
-
-def fetch(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.read()
-    except OSError:
-        return b""
 
 
 def found(blob: bytes | None) -> list[str]:
@@ -127,14 +103,9 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     worker = WorkerProcess(settings, tmp / "worker.log").start()
     try:
         asyncio.run(produce(kafka_bootstrap, settings.input_topic, records))
-        wait_until(lambda: sum(r["n"] for r in latest_records(settings).values()) >= len(valid),
-                   timeout=180, what=f"{len(valid)} events counted", worker=worker)
-        for _ in range(2):  # alerts and campaigns come from later agents: drain them all
-            wait_until(lambda: drained(settings), timeout=90, what="consumer lag 0",
-                       worker=worker)
-            time.sleep(2 * settings.metrics_interval)
+        wait_settled(settings, len(valid), worker, timeout=180)
         web = f"http://{settings.web_host}:{settings.web_port}"
-        pages = {path: fetch(web + path) for path in ("/metrics", "/healthz", "/readyz")}
+        pages = {path: fetch(web + path)[1] for path in ("/metrics", "/healthz", "/readyz")}
         topics = {}
         for topic in asyncio.run(all_topics(kafka_bootstrap)):
             topics[topic] = read_topic(kafka_bootstrap, topic)

@@ -43,9 +43,8 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +61,12 @@ from tests.kafka_helpers import (
     broker_description,
     create_topics,
     drained,
+    forwarded_events,
     latest_records,
     read_topic,
     record_result,
     unique_settings,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -228,33 +229,6 @@ class ChangelogWatcher:
             await consumer.stop()
 
 
-def poll_until(cond: Callable[[], bool], timeout: float, what: str,
-               worker: WorkerProcess | None = None, every: float = 0.05) -> None:
-    """Like kafka_helpers.wait_until, polling often enough to time a kill."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if worker is not None and not worker.alive:
-            raise AssertionError(f"worker died while waiting for {what}:\n{worker.log()}")
-        if time.monotonic() > deadline:
-            tail = worker.log() if worker is not None else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                                 f"{unassigned(worker)}\n{tail}")
-        time.sleep(every)
-
-
-def unassigned(worker: WorkerProcess | None) -> str:
-    """A known stall, named: the group leader assigned before an internal topic existed.
-
-    Faust then logs "Ignoring missing topic" and the worker owns no partition of that
-    topic until a later rebalance (seen once: scoring stalled after 119 events).
-    """
-    if worker is None:
-        return ""
-    lines = [line.strip() for line in worker.log_path.read_text(errors="replace").splitlines()
-             if "Ignoring missing topic" in line]
-    return f" (the worker's log says: {lines})" if lines else ""
-
-
 def reached(watcher: ChangelogWatcher, count: int) -> bool:
     return watcher.counted >= count
 
@@ -283,40 +257,24 @@ def wait_finished(settings: Settings, worker: WorkerProcess, watcher: ChangelogW
             break  # nothing more is coming: let the comparison say what is missing
         time.sleep(0.5)
     for _ in range(2):
-        poll_until(lambda: drained(settings), max(5.0, deadline - time.monotonic()),
+        wait_until(lambda: drained(settings), max(5.0, deadline - time.monotonic()),
                    "consumer lag 0", worker, every=0.5)
         time.sleep(3 * settings.metrics_interval)
 
 
-def ready(settings: Settings) -> bool:
-    """Whether the worker's /readyz answers 200: partitions assigned, tables recovered."""
-    url = f"http://{settings.web_host}:{settings.web_port}/readyz"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:  # refused, or 503 (HTTPError is an OSError)
-        return False
-
-
-def wait_ready(settings: Settings, worker: WorkerProcess, timeout: float = 60.0) -> float:
+def wait_ready(worker: WorkerProcess, timeout: float = 60.0) -> float:
     """Seconds until a (re)started worker is ready; fails, quoting its log, if it never is.
 
     A restart must recover the tables from their changelogs; a worker that cannot
     would otherwise sit in recovery until every later wait times out.
     """
-    began = time.monotonic()
-    while not ready(settings):
-        if not worker.alive:
-            raise AssertionError(f"the worker exited while starting:\n{worker.log()}")
-        if time.monotonic() - began > timeout:
-            log = worker.log_path.read_text(errors="replace").splitlines()
-            errors = [line for line in log if "Error in recovery" in line]
-            raise AssertionError(
-                f"the worker was not ready {timeout:.0f}s after starting (stuck in table "
-                f"recovery?); {len(errors)} 'Error in recovery' log lines, e.g. {errors[:1]}; "
-                f"log: {worker.log_path}")
-        time.sleep(0.25)
-    return time.monotonic() - began
+    try:
+        return worker.wait_ready(timeout)
+    except RuntimeError as exc:
+        log = worker.log_path.read_text(errors="replace").splitlines()
+        errors = [line for line in log if "Error in recovery" in line]
+        raise AssertionError(f"{exc} (stuck in table recovery?); {len(errors)} 'Error in "
+                             f"recovery' log lines, e.g. {errors[:1]}") from None
 
 
 def kill(worker: WorkerProcess) -> None:
@@ -354,10 +312,8 @@ def trace_lost(settings: Settings, records: list[tuple[bytes, bytes]],
         doc = orjson.loads(value)
         sent[doc["account_id"]].add(doc["event_id"])
     forwarded: dict[str, set[str]] = defaultdict(set)
-    for rec in read_topic(settings.bootstrap_servers, settings.events_topic):
-        if rec.value and rec.value.startswith(b"{"):  # not a feedback control message
-            doc = orjson.loads(rec.value)
-            forwarded[doc.get("account_id", "?")].add(doc.get("event_id", "?"))
+    for doc in forwarded_events(read_topic(settings.bootstrap_servers, settings.events_topic)):
+        forwarded[doc.get("account_id", "?")].add(doc.get("event_id", "?"))
     return {account: {"sent": len(sent[account]),
                       "in_events_topic": len(sent[account] & forwarded[account]),
                       "absent_from_events_topic": sorted(sent[account] - forwarded[account])[:5]}
@@ -413,14 +369,15 @@ def crash_run(apache: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         clean.start()  # the reference runs alongside, in its own consumer group
         ref_watcher.start()
         crashed.start()
-        wait_ready(reference, clean)
-        wait_ready(settings, crashed)
+        wait_ready(clean)
+        wait_ready(crashed)
         began = time.monotonic()
         producer.start()
         for fraction in KILL_AT:
             target = int((fraction + rng.uniform(-0.05, 0.05)) * total)
-            poll_until(functools.partial(reached, watcher, target), 180,
-                       f"{target} events in the changelog before kill {len(kills) + 1}", crashed)
+            wait_until(functools.partial(reached, watcher, target), 180,
+                       f"{target} events in the changelog before kill {len(kills) + 1}", crashed,
+                       every=0.05)
             time.sleep(rng.uniform(0.0, 0.3))
             at = watcher.counted
             kill(crashed)
@@ -429,7 +386,7 @@ def crash_run(apache: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                           "seconds": round(time.monotonic() - began, 1)})
             time.sleep(rng.uniform(0.0, 1.0))
             crashed.start()
-            kills[-1]["ready_after_s"] = round(wait_ready(settings, crashed), 1)
+            kills[-1]["ready_after_s"] = round(wait_ready(crashed), 1)
         producer.join(timeout=120)
         produced_s = time.monotonic() - began
         wait_finished(settings, crashed, watcher, total, timeout=240)
@@ -540,7 +497,8 @@ def test_worker_rides_out_a_broker_restart(apache: Any, tmp_path: Path) -> None:
         producer.start()
         watcher.start()
         target = int(0.4 * total)
-        poll_until(lambda: watcher.counted >= target, 120, f"{target} events counted", worker)
+        wait_until(lambda: watcher.counted >= target, 120, f"{target} events counted", worker,
+                   every=0.05)
         pid = worker.proc.pid if worker.proc else None
         at = watcher.counted
         began = time.monotonic()
@@ -591,10 +549,11 @@ def test_sigterm_stops_a_busy_worker_cleanly(kafka_bootstrap: str, tmp_path: Pat
                                   rate=STEADY_RATE)
     try:
         worker.start()
-        wait_ready(settings, worker)
+        wait_ready(worker)
         producer.start()
         target = int(0.4 * total)
-        poll_until(lambda: watcher.counted >= target, 120, f"{target} events counted", worker)
+        wait_until(lambda: watcher.counted >= target, 120, f"{target} events counted", worker,
+                   every=0.05)
         at = watcher.counted
         assert worker.proc is not None
         began = time.monotonic()
@@ -619,7 +578,7 @@ def test_sigterm_stops_a_busy_worker_cleanly(kafka_bootstrap: str, tmp_path: Pat
         assert status is not None, f"the worker ignored SIGTERM for 30 s:\n{log}"
         assert status == 0, f"exit status {status} after SIGTERM:\n{log}"
         worker.start()
-        wait_ready(settings, worker)
+        wait_ready(worker)
         producer.join(timeout=120)
         wait_finished(settings, worker, watcher, total, timeout=180)
         check = count_check(expected, latest_records(settings))
