@@ -31,7 +31,8 @@ from rich.live import Live
 from rich.table import Table
 
 from models import simulator
-from streams.admin import ensure_topics
+from streams.admin import ensure_topics, internal_topics
+from streams.app import build_app
 from streams.broker import EmbeddedBroker, free_port
 from streams.processes import stop_group
 from streams.produce import produce_events
@@ -112,10 +113,11 @@ def run_demo(settings: Settings, scenario: str, timeout: float) -> int:
                            app_id="distillguard-demo", web_port=free_port(), rebalance_timeout=3.0,
                            session_timeout=6.0,
                            data_dir=os.path.join(workdir, "data"))
+        # the changelog too (compacted, as the worker would make it): this view follows it
         asyncio.run(ensure_topics(settings.bootstrap_servers, {
             settings.input_topic: settings.partitions, settings.dlq_topic: 1,
             settings.alerts_topic: 1, settings.feedback_topic: 1,
-            f"{settings.app_id}-accounts-changelog": settings.partitions}))
+            **internal_topics(build_app(settings).app)}))
         console.print(f"embedded broker on {settings.bootstrap_servers}; starting the worker")
         worker = _start_worker(settings, os.path.join(workdir, "worker.log"))
         view = DemoView(truth=simulator.ground_truth(cfg))
