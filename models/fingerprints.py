@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -131,16 +132,20 @@ class FingerprintAggregate:
     def distinct_accounts(self) -> float:
         return _sketch(self.hll).get_estimate() if self.hll else 0.0
 
-    def suspect_share(self) -> float:
-        distinct = max(self.distinct_accounts(), float(len(self.suspects)), 1.0)
-        return min(1.0, len(self.suspects) / distinct)
+    def suspect_share(self, distinct: float | None = None) -> float:
+        """Suspects among the distinct accounts (`distinct`: the estimate, if known)."""
+        if distinct is None:
+            distinct = self.distinct_accounts()
+        return min(1.0, len(self.suspects) / max(distinct, float(len(self.suspects)), 1.0))
 
-    def stats(self) -> dict[str, float]:
+    def stats(self, distinct: float | None = None) -> dict[str, float]:
         """What an analyst reads about a shared fingerprint (campaign evidence)."""
+        if distinct is None:
+            distinct = self.distinct_accounts()
         top_tpl = max((c for _, c in self.tpls), default=0)
         return {
-            "distinct_accounts": round(self.distinct_accounts(), 1),
-            "suspect_share": round(self.suspect_share(), 3),
+            "distinct_accounts": round(distinct, 1),
+            "suspect_share": round(self.suspect_share(distinct), 3),
             "ticks_per_day": round(self.rate, 2),
             "new_account_share": round(self.new_ticks / self.ticks, 3) if self.ticks else 0.0,
             "timing_synchrony": round(self.sync, 3),
@@ -155,6 +160,29 @@ _AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
 
 def _sketch(b64: str) -> hll_sketch:
     return hll_sketch.deserialize(base64.b64decode(b64))
+
+
+#: deserialised HLL sketches of recently folded keys: key -> (serialised form, sketch)
+_LIVE: OrderedDict[str, tuple[str, hll_sketch]] = OrderedDict()
+LIVE_SKETCHES = 4096
+
+
+def _live_sketch(key: str, b64: str) -> hll_sketch:
+    """The key's sketch, deserialised only when the record's form is not the one cached.
+
+    Busy keys fold a tick per few events; decoding their sketch each time cost
+    more than the rest of the fold. A record from elsewhere (table recovery,
+    another worker) has another serialised form and is decoded afresh.
+    """
+    cached = _LIVE.pop(key, None)
+    if cached is not None and cached[0] == b64:
+        sketch = cached[1]
+    else:
+        sketch = _sketch(b64) if b64 else hll_sketch(HLL_LG_K)
+    _LIVE[key] = (b64, sketch)
+    if len(_LIVE) > LIVE_SKETCHES:
+        _LIVE.popitem(last=False)
+    return sketch
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,25 +207,29 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     if agg.ticks == 0:
         agg.first = agg.last = tick.ts
     _update_shape(agg, key, tick, burst)
-    sketch = _sketch(agg.hll) if agg.hll else hll_sketch(HLL_LG_K)
+    sketch = _live_sketch(key, agg.hll)
     sketch.update(tick.account)
     agg.hll = base64.b64encode(sketch.serialize_compact()).decode()
+    _LIVE[key] = (agg.hll, sketch)
     if tick.score >= rule.member_score:
         agg.suspects[tick.account] = [round(tick.score, 4), tick.events]
         if len(agg.suspects) > MAX_SUSPECTS:
             del agg.suspects[next(iter(agg.suspects))]
     else:
         agg.suspects.pop(tick.account, None)
-    qualifies = len(agg.suspects) >= rule.min_accounts and agg.suspect_share() >= rule.min_share
+    distinct = sketch.get_estimate()
+    qualifies = (len(agg.suspects) >= rule.min_accounts
+                 and agg.suspect_share(distinct) >= rule.min_share)
     if not qualifies:
         agg.linked = False
         return None
     if not agg.linked:
         agg.linked = True
         members = tuple((a, s, int(n)) for a, (s, n) in agg.suspects.items())
-        return Link(key, tick.ts, members, agg.stats())
+        return Link(key, tick.ts, members, agg.stats(distinct))
     if tick.account in agg.suspects:
-        return Link(key, tick.ts, ((tick.account, tick.score, tick.events),), agg.stats())
+        return Link(key, tick.ts, ((tick.account, tick.score, tick.events),),
+                    agg.stats(distinct))
     return None
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+import orjson
 
 from streams import metrics
 
@@ -28,7 +29,7 @@ class Sweeper:
     """Deletes a table's idle keys, a slice per handled batch."""
 
     def __init__(self, table: faust.Table, horizon: float, partition_of: Callable[[bytes], int],
-                 per_batch: int = 2000) -> None:
+                 per_batch: int = 500) -> None:
         self.table = table
         self.horizon = horizon
         self.partition_of = partition_of
@@ -45,8 +46,8 @@ class Sweeper:
         deleted = 0
         for _ in range(min(self.per_batch, len(self.pending))):
             key = self.pending.pop()
-            record = self.table.get(key)
-            if (record is not None and record["last"] < cutoff
+            record = self.table.get(key)  # a record's orjson bytes
+            if (record is not None and orjson.loads(record)["last"] < cutoff
                     and self.partition_of(key.encode()) == partition):
                 del self.table[key]
                 deleted += 1
