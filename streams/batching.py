@@ -42,6 +42,8 @@ from faust.streams import _current_event
 from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP, AppT, Message
 
+#: pending producer messages (changelog records, forwards) a new batch may start on top of
+PRODUCER_BACKLOG = 2000
 #: a topic's batch handler: the partition's fetched records, in offset order
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -87,7 +89,7 @@ class BatchConsumer(Consumer):
         when a rebalance has begun since the fetch.
         """
         await self.app.flow_control.acquire()
-        await self.app.producer.buffer.wait_until_ebb()
+        await ebb(self.app.producer.buffer)
         if not self.flow_active or self.app.consumer_generation_id != generation:
             return False
         last = self._read_offset[tp]
@@ -109,6 +111,19 @@ class BatchConsumer(Consumer):
         for message in fresh:
             self.ack(message)
         return True
+
+
+async def ebb(buffer: Any, limit: int = PRODUCER_BACKLOG) -> None:
+    """Wait until the producer's buffer of pending messages is back under `limit`.
+
+    Table writes queue their changelog records there (a dict assignment cannot
+    await), and Faust's `wait_until_ebb` sends at most 100 of them and returns:
+    a worker whose batches write faster than the producer sends then grows the
+    buffer without bound (47,000 pending and 13 GB of RSS at 1M accounts were
+    measured). Waiting for the backlog makes the producer's pace the worker's.
+    """
+    while buffer.size > limit:
+        await buffer.flush_atmost(buffer.size - limit)
 
 
 class as_current:  # noqa: N801 (a context manager, named for how it reads)
