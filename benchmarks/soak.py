@@ -7,11 +7,11 @@ Steps:
    its own is flooded for `--measure-seconds` as fast as one producer can
    send, and the rate of `distillguard_ingest_records_total{result="accepted"}`
    over the second half of that window is the maximum. The end-to-end rate
-   (`distillguard_events_processed_total`, every outcome) is reported too:
-   scoring is behind ingest, so it is the lower of the two. That worker is
+   (`distillguard_events_processed_total`, every outcome) is reported too;
+   the lower of the two is the worker's maximum. That worker is
    then stopped and its topics left alone.
 3. Soak: a fresh worker, traffic at `--rate` events/s (default half the
-   measured maximum) for `--minutes`, and every `--sample-seconds` the
+   lower measured maximum) for `--minutes`, and every `--sample-seconds` the
    worker's RSS (`VmRSS` of /proc/<pid>/status), the summed consumer lag
    (`distillguard_consumer_lag_messages`, sampled by the worker every
    `metrics_interval` = 5 s here) and the accepted counter.
@@ -359,7 +359,7 @@ def report(run: Soak, measured: dict[str, float] | None, v: dict[str, Any],
         lines += [f"Measured maximum (flooded for {meta['measure_seconds']:g} s): "
                   f"{measured['accepted_per_s']:.0f} records/s accepted by ingest, "
                   f"{measured['processed_per_s']:.0f} events/s through scoring; the soak "
-                  f"rate is half the former.", ""]
+                  f"rate is half the lower of the two.", ""]
     broker_rss = any(s.broker_rss_mib for s in run.samples)
     lines += [
         "| t (s) | worker RSS (MiB) | consumer lag (messages) | of which input topic | produced "
@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                                        args.partitions, SCENARIO)
                 print(f"maximum: {measured['accepted_per_s']:.0f} records/s accepted, "
                       f"{measured['processed_per_s']:.0f} events/s scored", file=sys.stderr)
-                rate = max(1.0, measured["accepted_per_s"] / 2)
+                # the worker's maximum is its slower end: half of that is 50% load
+                rate = max(1.0, min(measured["accepted_per_s"], measured["processed_per_s"]) / 2)
             print(f"soaking at {rate:.0f} events/s for {args.minutes:g} min ...",
                   file=sys.stderr, flush=True)
             run = soak(bootstrap, workdir, rate, args.minutes, args.sample_seconds,
