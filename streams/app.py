@@ -1,11 +1,13 @@
 """The Faust application: topics, the accounts table and the agents.
 
 Data flow (see README): `ingest` reads raw records from the input topic,
-validates them and either dead-letters them with the contract's headers or
-forwards the text-free events, packed per partition, to an internal topic
-partitioned by account; `score` reads that topic, so every account's events
-arrive in order at the one worker that owns its table partition, and runs the
-detector on them; its score ticks go, packed, to a topic partitioned by
+validates them and dead-letters the bad with the contract's headers. A good
+record already on its account's table partition (keyed by account, input
+partitions as many as the tables') is scored right there; the others go,
+text-free and packed per partition, to an internal topic partitioned by
+account, which `score` reads, so every account's events reach the one worker
+that owns its table partition. Scoring runs the detector and sends its score
+ticks, packed, to a topic partitioned by
 fingerprint key, where `aggregate` keeps the fingerprint aggregates and sends
 links to the one-partition topic of `campaigns`. All four steps take
 whole fetched batches (streams.batching). Prompt text never leaves
@@ -150,8 +152,6 @@ def build_app(settings: Settings) -> Service:
     graph = CampaignGraph(model_version=MODEL_VERSION)
     link_rule = settings.link_rule()
     density = EdgeBurst()  # in memory: sketches of this worker's fingerprint partitions
-    #: (topic, partition) -> latest event time seen there: the clock of expiry
-    watermarks: defaultdict[tuple[str, int], float] = defaultdict(float)
 
     async def send_alert(alert: dict[str, Any]) -> None:
         metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
@@ -190,14 +190,28 @@ def build_app(settings: Settings) -> Service:
         """The partition Kafka's default partitioner gives `key` (murmur2, as the Java client)."""
         return (murmur2(key) & 0x7FFFFFFF) % settings.partitions
 
-    async def ingest_batch(messages: Sequence[Message]) -> None:
-        """Validate records; dead-letter the bad; forward the good packed per events partition.
+    def in_place(topic: str) -> bool:
+        """Whether `topic`'s partition p holds exactly the accounts of table partition p.
 
-        One internal message per events partition per batch, not one per event: it
-        carries the text-free events of many accounts, each account's in input
-        order, to the partition the account's table lives on.
+        True when the topic has as many partitions as the tables: Faust then assigns
+        partition p of the topic, of the events topic and of the changelogs to one worker
+        (co-partitioning), and a record keyed by its account (the contract's key, hashed
+        by Kafka's default partitioner) is already where its account's state lives.
+        """
+        return app.consumer.topic_partitions(topic) == settings.partitions  # None: unknown
+
+    async def ingest_batch(messages: Sequence[Message]) -> None:
+        """Validate records; dead-letter the bad; score the good where their state lives.
+
+        A record on the partition its account's table partition has (the gateway keyed
+        it by account, see `in_place`) is scored here, in this batch: no second trip
+        through Kafka. The others (no key, another key, another partition count) go to
+        the events topic, packed: one internal message per events partition per batch,
+        each account's events in input order, to the worker owning the account's state.
         """
         packs: dict[int, list[bytes]] = defaultdict(list)
+        here: list[tuple[Event, Message]] = []
+        direct = in_place(messages[0].topic)
         for msg in messages:
             parsed = parse_event(msg.value)
             if isinstance(parsed, Rejection):
@@ -205,74 +219,93 @@ def build_app(settings: Settings) -> Service:
                 await dead_letter(msg, msg.value, parsed)
                 continue
             parsed.src = [msg.partition, msg.offset]  # see models.features.seen_before
-            packs[partition_of(parsed.account_id.encode())].append(parsed.to_wire())
-        metrics.RECORDS.labels("accepted").inc(sum(map(len, packs.values())))
+            partition = partition_of(parsed.account_id.encode())
+            if direct and partition == msg.partition:
+                here.append((parsed, msg))
+            else:
+                packs[partition].append(parsed.to_wire())
+        metrics.RECORDS.labels("accepted").inc(len(here) + sum(map(len, packs.values())))
         for partition, wires in packs.items():
             for i in range(0, len(wires), PACK_SIZE):
                 await events_topic.send(value=b"[" + b",".join(wires[i:i + PACK_SIZE]) + b"]",
                                         partition=partition)
+        if here:
+            batch = Scoring()
+            await batch.apply(here)
+            await batch.finish(messages[0].partition)
 
     async def score_batch(messages: Sequence[Message]) -> None:
-        """Apply a batch of events and feedback to account state; one table write per account."""
-        started = time.perf_counter()
-        records: dict[str, dict[str, Any] | None] = {}
-        changed: set[str] = set()
-        outcomes: Counter[str] = Counter()
-        ticks: dict[int, list[tuple[str, Tick]]] = defaultdict(list)
-        latest = 0.0
-
-        def record_of(account: str) -> dict[str, Any] | None:
-            if account not in records:
-                records[account] = decoded(accounts.get(account))
-            return records[account]
-
+        """Apply a batch of forwarded events and feedback to account state."""
+        batch = Scoring()
         for msg in messages:
             if msg.value.startswith(FEEDBACK_MARK):  # in order with the account's events
-                fb = Feedback(**orjson.loads(msg.value[len(FEEDBACK_MARK):]))
-                records[fb.subject] = detector.apply_feedback(fb, record_of(fb.subject))
-                changed.add(fb.subject)
-                if fb.allowlists:
-                    await links_topic.send(key=b"links", value=UNLINK_MARK + fb.subject.encode())
-                continue
-            for doc in orjson.loads(msg.value):
-                ev = Event(**doc)
+                await batch.feedback(Feedback(**orjson.loads(msg.value[len(FEEDBACK_MARK):])))
+            else:
+                await batch.apply([(Event(**doc), msg) for doc in orjson.loads(msg.value)])
+        await batch.finish(messages[0].partition)
+
+    class Scoring:
+        """One batch of one accounts partition: records read once, written once per account."""
+
+        def __init__(self) -> None:
+            self.started = time.perf_counter()
+            self.records: dict[str, dict[str, Any] | None] = {}
+            self.changed: set[str] = set()
+            self.outcomes: Counter[str] = Counter()
+            self.ticks: dict[int, list[tuple[str, Tick]]] = defaultdict(list)
+            self.latest = 0.0
+
+        def record_of(self, account: str) -> dict[str, Any] | None:
+            if account not in self.records:
+                self.records[account] = decoded(accounts.get(account))
+            return self.records[account]
+
+        async def feedback(self, fb: Feedback) -> None:
+            self.records[fb.subject] = detector.apply_feedback(fb, self.record_of(fb.subject))
+            self.changed.add(fb.subject)
+            if fb.allowlists:
+                await links_topic.send(key=b"links", value=UNLINK_MARK + fb.subject.encode())
+
+        async def apply(self, events: Sequence[tuple[Event, Message]]) -> None:
+            """Run the detector on events, each with the message it came in (for a dead letter)."""
+            for ev, msg in events:
                 try:
-                    outcome = detector.process(ev, record_of(ev.account_id))
+                    outcome = detector.process(ev, self.record_of(ev.account_id))
                 except Exception as exc:  # a detector bug must not stop the worker or lose it
                     logger.exception("detector failed on an event; dead-lettering it")
                     await dead_letter(msg, ev.to_wire(),
                                       Rejection("internal_error", f"{type(exc).__name__}: {exc}"))
                     continue
                 if outcome.duplicate:
-                    outcomes["duplicate"] += 1
+                    self.outcomes["duplicate"] += 1
                     continue
-                outcomes["late" if outcome.late else "counted"] += 1
-                latest = max(latest, ev.ts)
-                records[ev.account_id] = outcome.record
-                changed.add(ev.account_id)
+                self.outcomes["late" if outcome.late else "counted"] += 1
+                self.latest = max(self.latest, ev.ts)
+                self.records[ev.account_id] = outcome.record
+                self.changed.add(ev.account_id)
                 for alert in outcome.alerts:
                     await send_alert(alert)
                 if outcome.tick is not None:
                     metrics.SCORE_TICKS.inc()
                     metrics.SCORES.observe(outcome.tick.score)
                     for key in outcome.tick.keys:  # repartition by fingerprint key
-                        ticks[partition_of(key.encode())].append((key, outcome.tick))
-        for partition, pack in ticks.items():
-            await fingerprints_topic.send(value=orjson.dumps(pack), partition=partition)
-        # table writes last, with no await among them: a stop mid-batch leaves either all
-        # of them or none, and never state whose ticks were not sent
-        for account in changed:
-            accounts[account] = encoded(records[account])
-        partition = messages[0].partition
-        if latest > watermarks[settings.events_topic, partition]:
-            watermarks[settings.events_topic, partition] = latest
-        idle_accounts.sweep(partition, watermarks[settings.events_topic, partition])
-        for outcome_name, n in outcomes.items():
-            metrics.EVENTS.labels(outcome_name).inc(n)
-        if latest:
-            metrics.EVENT_TIME_LAG.set(time.time() - latest)
-        metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
-        metrics.PROCESSING.observe(time.perf_counter() - started)
+                        self.ticks[partition_of(key.encode())].append((key, outcome.tick))
+
+        async def finish(self, partition: int) -> None:
+            """Send the ticks, then write the tables, expire idle accounts, count."""
+            for tick_partition, pack in self.ticks.items():
+                await fingerprints_topic.send(value=orjson.dumps(pack), partition=tick_partition)
+            # table writes last, with no await among them: a stop mid-batch leaves either all
+            # of them or none, and never state whose ticks were not sent
+            for account in self.changed:
+                accounts[account] = encoded(self.records[account])
+            idle_accounts.sweep(partition, self.latest)
+            for outcome_name, n in self.outcomes.items():
+                metrics.EVENTS.labels(outcome_name).inc(n)
+            if self.latest:
+                metrics.EVENT_TIME_LAG.set(time.time() - self.latest)
+            metrics.MODEL_WARM.set(1 if detector.population.warm else 0)
+            metrics.PROCESSING.observe(time.perf_counter() - self.started)
 
     async def aggregate_batch(messages: Sequence[Message]) -> None:
         """Fold packed ticks into fingerprint aggregates; one table write per key per batch."""
@@ -294,10 +327,7 @@ def build_app(settings: Settings) -> Service:
         for key in changed:
             fingerprints[key] = encoded(records[key])
             latest = max(latest, records[key]["last"])  # type: ignore[index]
-        partition = messages[0].partition
-        topic = fingerprints_topic.get_topic_name()
-        watermarks[topic, partition] = max(watermarks[topic, partition], latest)
-        idle_fingerprints.sweep(partition, watermarks[topic, partition])
+        idle_fingerprints.sweep(messages[0].partition, latest)
 
     idle_accounts = Sweeper(accounts, settings.idle_horizon, partition_of)
     idle_fingerprints = Sweeper(fingerprints, settings.idle_horizon, partition_of)

@@ -16,6 +16,7 @@ a later round.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -35,9 +36,13 @@ class Sweeper:
         self.partition_of = partition_of
         self.per_batch = per_batch
         self.pending: list[Any] = []
+        #: partition -> latest event time applied there: the clock of expiry
+        self.watermarks: defaultdict[int, float] = defaultdict(float)
 
-    def sweep(self, partition: int, watermark: float) -> int:
-        """Delete idle keys of `partition` among the next slice; return how many."""
+    def sweep(self, partition: int, latest: float) -> int:
+        """Advance `partition`'s watermark to `latest` (the batch's latest event time, 0 if
+        none), then delete idle keys of the partition among the next slice; return how many."""
+        watermark = self.watermarks[partition] = max(self.watermarks[partition], latest)
         if self.horizon <= 0 or not watermark:
             return 0
         if not self.pending:
