@@ -16,7 +16,9 @@ from types import SimpleNamespace
 import pytest
 from faust.types.tuples import FutureMessage, PendingMessage
 
+from streams.app import build_app
 from streams.batching import SequencedBuffer
+from streams.settings import Settings
 
 SEND_S = 0.3
 
@@ -80,3 +82,9 @@ async def test_flush_refuses_to_return_when_the_sender_has_stopped() -> None:
     buffer.put(message(channel, b"stranded"))
     with pytest.raises(RuntimeError, match="1 messages unsent"):
         await buffer.flush()
+
+
+def test_the_worker_produces_through_a_sequenced_buffer() -> None:
+    """The commit's flush is the app producer's: it must be the one fixed here."""
+    svc = build_app(Settings(app_id="buffer-test", store="memory://", partitions=2))
+    assert isinstance(svc.app.producer.buffer, SequencedBuffer)
