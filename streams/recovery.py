@@ -11,7 +11,7 @@ folded exactly once, and severities already alerted are not sent again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,17 +22,22 @@ from streams.security import KafkaSecurity
 logger = logging.getLogger(__name__)
 
 
-async def committed_offset(bootstrap_servers: str, group_id: str, tp: TopicPartition) -> int:
-    """The group's committed offset on `tp`, 0 if it never committed."""
+async def committed_offsets(bootstrap_servers: str, group_id: str,
+                            tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+    """The group's committed offset on each of `tps` (one request), 0 where it never committed."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
                                 **KafkaSecurity.from_env().aiokafka_kwargs())
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group_id, partitions=[tp])
+        offsets = await admin.list_consumer_group_offsets(group_id, partitions=list(tps))
     finally:
         await admin.close()
-    meta = offsets.get(tp)
-    return max(0, meta.offset) if meta is not None else 0
+    return {tp: max(0, offsets[tp].offset) if tp in offsets else 0 for tp in tps}
+
+
+async def committed_offset(bootstrap_servers: str, group_id: str, tp: TopicPartition) -> int:
+    """The group's committed offset on `tp`, 0 if it never committed."""
+    return (await committed_offsets(bootstrap_servers, group_id, [tp]))[tp]
 
 
 async def replay_log(bootstrap_servers: str, tp: TopicPartition, until: int,

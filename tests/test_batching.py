@@ -36,9 +36,8 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.recovery import committed_offset
+from streams.recovery import committed_offsets
 from streams.settings import Settings
 from tests.kafka_helpers import (
     WorkerProcess,
@@ -84,13 +83,11 @@ def counted(settings: Settings) -> float:
     return sum(metric_values(settings, "distillguard_events_processed_total"))
 
 
-def committed(settings: Settings, topic: str, partition: int) -> int:
-    return asyncio.run(committed_offset(settings.bootstrap_servers, settings.app_id,
-                                        TopicPartition(topic, partition)))
-
-
-def committed_input(settings: Settings, partitions: int) -> dict[int, int]:
-    return {p: committed(settings, settings.input_topic, p) for p in range(partitions)}
+def committed(settings: Settings, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed offset on each partition of `topic`."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    offsets = asyncio.run(committed_offsets(settings.bootstrap_servers, settings.app_id, tps))
+    return {tp.partition: offset for tp, offset in offsets.items()}
 
 
 def commits(settings: Settings, input_partitions: int) -> int:
@@ -101,25 +98,15 @@ def commits(settings: Settings, input_partitions: int) -> int:
     """
     tps = ([TopicPartition(settings.input_topic, p) for p in range(input_partitions)]
            + [TopicPartition(settings.events_topic, p) for p in range(settings.partitions)])
-    return asyncio.run(_committed_sum(settings, tps))
-
-
-async def _committed_sum(settings: Settings, tps: list[TopicPartition]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
-    finally:
-        await admin.close()
-    return sum(max(0, meta.offset) for meta in offsets.values())
+    offsets = asyncio.run(committed_offsets(settings.bootstrap_servers, settings.app_id, tps))
+    return sum(offsets.values())
 
 
 def check_commits_cover_effects(settings: Settings) -> dict[str, int]:
     """The two checks of the module docstring, on what Kafka holds now."""
     events_topic, bootstrap = settings.events_topic, settings.bootstrap_servers
-    input_offset = committed(settings, settings.input_topic, 0)
-    committed_events = {p: committed(settings, events_topic, p)
-                        for p in range(settings.partitions)}
+    input_offset = committed(settings, settings.input_topic, 1)[0]
+    committed_events = committed(settings, events_topic, settings.partitions)
     table = latest_records(settings)
     forwarded: set[int] = set()
     covered = missing = 0
@@ -144,7 +131,7 @@ def check_commits_cover_effects(settings: Settings) -> dict[str, int]:
 
 def check_in_place_commits_cover_effects(settings: Settings) -> dict[str, int]:
     """The in-place variant: input records below the committed input offsets are applied."""
-    offsets = committed_input(settings, settings.partitions)
+    offsets = committed(settings, settings.input_topic, settings.partitions)
     table = latest_records(settings)
     covered = missing = 0
     for rec in read_topic(settings.bootstrap_servers, settings.input_topic):
