@@ -129,8 +129,15 @@ def free_port() -> int:
 
 
 def new_cluster_id() -> str:
-    """A random cluster id in Kafka's format: a UUID as 22 characters of URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id in Kafka's format: a UUID as 22 characters of URL-safe base64.
+
+    Never one that starts with "-": `kafka-storage format -t -abc...` reads it as an
+    option and fails (1 draw in 64). Kafka's own Uuid.randomUuid() redraws such ids too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
