@@ -52,7 +52,10 @@ from tests.kafka_helpers import (
 pytestmark = pytest.mark.integration
 
 ACCOUNTS = 60
-EVENTS = 100_000  # a wave outlasts Faust's first commit (every 2.8 s) at 15,000/s
+EVENTS = 100_000
+#: the worker's commit interval (Faust's default 2.8 s): many commits inside each wave, so a
+#: kill just after one lands mid-wave even when the worker takes a wave in a few seconds
+COMMIT_INTERVAL_S = "0.5"
 KILLS = 3
 
 
@@ -152,7 +155,9 @@ def check_in_place_commits_cover_effects(settings: Settings) -> dict[str, int]:
 
 @pytest.mark.parametrize("input_partitions", [1, 2], ids=["forwarded", "in-place"])
 def test_commits_never_run_ahead_of_effects(kafka_bootstrap: str, tmp_path: Path,
-                                            input_partitions: int) -> None:
+                                            input_partitions: int,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_COMMIT_INTERVAL", COMMIT_INTERVAL_S)  # Faust reads it
     settings = unique_settings(kafka_bootstrap, tmp_path / "data", partitions=2, warmup=10**9)
     create_topics(settings, input_partitions=input_partitions)
     check = (check_commits_cover_effects if input_partitions == 1
