@@ -121,6 +121,7 @@ def build_app(settings: Settings) -> Service:
         broker_credentials=KafkaSecurity.from_env().faust_credentials(),
         # the DLQ forwards records over the 1 MiB contract limit unchanged
         producer_max_request_size=settings.max_request_bytes,
+        producer_max_batch_size=settings.producer_batch_bytes,
         consumer_max_fetch_size=settings.max_request_bytes,
     )
     source = app.topic(settings.input_topic, key_type=bytes, value_type=bytes,
@@ -388,7 +389,8 @@ def build_app(settings: Settings) -> Service:
     install(app, {source.get_topic_name(): ingest_batch,
                   events_topic.get_topic_name(): score_batch,
                   fingerprints_topic.get_topic_name(): aggregate_batch,
-                  links_topic.get_topic_name(): campaigns_batch})
+                  links_topic.get_topic_name(): campaigns_batch},
+            fetch_max_wait=settings.fetch_max_wait)
 
     @app.on_partitions_assigned.connect
     async def rebuild_campaigns(sender: Any, assigned: set[Any], **kwargs: Any) -> None:

@@ -44,9 +44,10 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from faust.events import Event
 from faust.streams import _current_event
-from faust.transport.drivers.aiokafka import Consumer, Producer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Producer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP, AppT, Message
 from faust.types.tuples import FutureMessage
@@ -62,6 +63,11 @@ class BatchConsumer(Consumer):
 
     #: topic name -> handler; set by `install`
     batch_handlers: dict[str, BatchHandler]
+    #: milliseconds the broker may hold a fetch that finds no records; set by `install`
+    fetch_max_wait_ms: int
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return ShortFetchThread(self, loop=self.loop, beacon=self.beacon)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         """Faust's `getmany`, with the batch topics' records handled here and not yielded."""
@@ -120,6 +126,27 @@ class BatchConsumer(Consumer):
         for message in fresh:
             self.ack(message)
         return True
+
+
+class ShortFetchThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, with our fetch wait instead of Faust's fixed 1.5 s.
+
+    Why: aiokafka keeps one fetch in flight per broker, naming the partitions that
+    have no fetched records waiting. A fetch sent while the input's records were
+    still being handled names only the quiet internal partitions (ticks, links);
+    when nothing arrives there the broker holds it for the whole wait, and the
+    input waits behind it. At half load on Apache Kafka that stalled the worker
+    for up to 1.5 s at a time: alerts p50 1.4 s, p99 up to 3.9 s after their
+    event. With 100 ms: p50 0.15 s, p99 0.26-0.37 s. An idle worker sends ten
+    empty fetches a second.
+    """
+
+    consumer: BatchConsumer
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        client = super()._create_worker_consumer(transport)
+        client._fetch_max_wait_ms = self.consumer.fetch_max_wait_ms  # read by its start()
+        return client
 
 
 async def ebb(buffer: Any, limit: int = PRODUCER_BACKLOG) -> None:
@@ -202,13 +229,17 @@ class SequencedProducer(Producer):
         self.buffer.app = self.app
 
 
-def install(app: AppT, handlers: dict[str, BatchHandler]) -> None:
+def install(app: AppT, handlers: dict[str, BatchHandler], fetch_max_wait: float) -> None:
     """Route the named topics' records to `handlers` in batches (call before the worker starts).
+
+    `fetch_max_wait`: seconds the broker may hold a fetch that finds nothing
+    (see `ShortFetchThread`).
 
     The topics' agents stay declared: they subscribe the topics, and under
     Faust's test context (no consumer) they still deliver record by record.
     The producer gets a `SequencedBuffer`, so that commits follow the effects.
     """
-    consumer = type("BoundBatchConsumer", (BatchConsumer,), {"batch_handlers": dict(handlers)})
+    consumer = type("BoundBatchConsumer", (BatchConsumer,), {
+        "batch_handlers": dict(handlers), "fetch_max_wait_ms": round(fetch_max_wait * 1000)})
     app.transport.Consumer = consumer  # type: ignore[misc]
     app.transport.Producer = SequencedProducer  # type: ignore[misc]

@@ -43,6 +43,8 @@ class Settings:
     session_timeout: float = 60.0
     metrics_interval: float = 10.0
     max_request_bytes: int = 8 << 20
+    fetch_max_wait: float = 0.1
+    producer_batch_bytes: int = 256 << 10
     tick_events: int = 10
     tick_seconds: float = 3600.0
     min_events: int = 10
@@ -111,6 +113,13 @@ HELP: dict[str, Setting] = {
                                 "seconds between samples of table sizes and consumer lag"),
     "max_request_bytes": Setting("DISTILLGUARD_MAX_REQUEST_BYTES",
                                  "largest record the worker fetches and dead-letters unchanged"),
+    "fetch_max_wait": Setting("DISTILLGUARD_FETCH_MAX_WAIT",
+                              "seconds the broker may hold a fetch that finds no records; "
+                              "a held fetch delays the next one (Faust fixes 1.5)"),
+    "producer_batch_bytes": Setting("DISTILLGUARD_PRODUCER_BATCH_BYTES",
+                                    "bytes per producer batch and partition; a full batch "
+                                    "holds table writes for a broker round trip "
+                                    "(Faust's default is 16384)"),
     "tick_events": Setting("DISTILLGUARD_TICK_EVENTS", "score an account every N of its events"),
     "tick_seconds": Setting("DISTILLGUARD_TICK_SECONDS",
                             "...or when this much event time passed since its last score"),
@@ -179,6 +188,11 @@ def from_sources(args: argparse.Namespace | None = None,
     settings.detector_config()  # validates the thresholds
     if settings.partitions < 1:
         raise ValueError("partitions must be >= 1")
+    if not 0 <= settings.fetch_max_wait <= 60:
+        raise ValueError("fetch_max_wait must be 0..60 seconds")
+    if not 1024 <= settings.producer_batch_bytes <= 1 << 20:
+        raise ValueError("producer_batch_bytes must be 1024..1048576 (the broker's "
+                         "default message.max.bytes bounds a batch)")
     return settings
 
 
