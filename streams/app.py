@@ -390,7 +390,8 @@ def build_app(settings: Settings) -> Service:
                   events_topic.get_topic_name(): score_batch,
                   fingerprints_topic.get_topic_name(): aggregate_batch,
                   links_topic.get_topic_name(): campaigns_batch},
-            fetch_max_wait=settings.fetch_max_wait)
+            fetch_max_wait=settings.fetch_max_wait,
+            self_checked=frozenset({dlq.get_topic_name()}))  # dead_letter awaits its sends
 
     @app.on_partitions_assigned.connect
     async def rebuild_campaigns(sender: Any, assigned: set[Any], **kwargs: Any) -> None:

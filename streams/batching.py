@@ -41,11 +41,13 @@ import asyncio
 import contextlib
 import functools
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from faust.events import Event
+from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Producer
 from faust.transport.producer import ProducerBuffer
@@ -219,7 +221,20 @@ class SequencedBuffer(ProducerBuffer):
 
 
 class SequencedProducer(Producer):
-    """Faust's aiokafka producer with a `SequencedBuffer` (no threaded producer)."""
+    """Faust's aiokafka producer with a `SequencedBuffer`, and a flush that fails when
+    Kafka finally refused a message.
+
+    Why the check: the commit flushes the producer, then commits. aiokafka's flush
+    returns once every batch is done, delivered or failed after its retries, and a
+    failure reaches only the message's future, which nobody awaits for a table
+    write or an alert: the commit would pass effects that are not in Kafka. The
+    flush raises instead, so the commit does not happen and the worker stops; it
+    restarts from the last committed offset. Topics in `self_checked` are left out:
+    their senders await every delivery and handle a refusal themselves (the DLQ).
+    """
+
+    #: topics whose senders await each delivery themselves; set by `install`
+    self_checked: frozenset[str] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -227,19 +242,47 @@ class SequencedProducer(Producer):
             raise ValueError("distillguard does not support Faust's producer_threaded")
         self.buffer = SequencedBuffer(loop=self.loop, beacon=self.beacon)
         self.buffer.app = self.app
+        self.refused: Counter[str] = Counter()
+        self.last_refusal: BaseException | None = None
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None,
+                   partition: int | None, timestamp: float | None, headers: Any, *,
+                   transactional_id: str | None = None) -> Any:
+        delivery = await super().send(topic, key, value, partition, timestamp, headers,
+                                      transactional_id=transactional_id)
+        if topic not in self.self_checked:
+            delivery.add_done_callback(functools.partial(self._note_delivery, topic))
+        return delivery
+
+    def _note_delivery(self, topic: str, delivery: asyncio.Future[Any]) -> None:
+        if not delivery.cancelled() and delivery.exception() is not None:
+            self.refused[topic] += 1
+            self.last_refusal = delivery.exception()
+
+    async def flush(self) -> None:
+        """Faust's flush, then refuse to return if any message was finally refused."""
+        await super().flush()
+        if self.refused:
+            raise ProducerSendError(
+                f"Kafka refused {sum(self.refused.values())} messages {dict(self.refused)} "
+                f"(last: {self.last_refusal!r}); not committing offsets past them")
 
 
-def install(app: AppT, handlers: dict[str, BatchHandler], fetch_max_wait: float) -> None:
+def install(app: AppT, handlers: dict[str, BatchHandler], fetch_max_wait: float,
+            self_checked: frozenset[str] = frozenset()) -> None:
     """Route the named topics' records to `handlers` in batches (call before the worker starts).
 
     `fetch_max_wait`: seconds the broker may hold a fetch that finds nothing
-    (see `ShortFetchThread`).
+    (see `ShortFetchThread`); `self_checked`: topics whose senders await each
+    delivery (see `SequencedProducer`).
 
     The topics' agents stay declared: they subscribe the topics, and under
     Faust's test context (no consumer) they still deliver record by record.
-    The producer gets a `SequencedBuffer`, so that commits follow the effects.
+    The producer gets a `SequencedBuffer`, so that commits follow the effects, and
+    checks deliveries before a commit (`SequencedProducer`).
     """
     consumer = type("BoundBatchConsumer", (BatchConsumer,), {
         "batch_handlers": dict(handlers), "fetch_max_wait_ms": round(fetch_max_wait * 1000)})
     app.transport.Consumer = consumer  # type: ignore[misc]
-    app.transport.Producer = SequencedProducer  # type: ignore[misc]
+    app.transport.Producer = type(  # type: ignore[misc]
+        "BoundSequencedProducer", (SequencedProducer,), {"self_checked": frozenset(self_checked)})

@@ -1,4 +1,5 @@
-"""streams.batching.SequencedBuffer: a flush covers every message put before it.
+"""streams.batching: a producer flush covers every message put before it, and
+fails if Kafka finally refused one.
 
 Offsets are committed right after the producer's flush, so a flush that returns
 with table writes still in the buffer lets a crash lose them (see the
@@ -14,10 +15,12 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faust.exceptions import ProducerSendError
 from faust.types.tuples import FutureMessage, PendingMessage
 
 from streams.app import build_app
-from streams.batching import SequencedBuffer
+from streams.batching import SequencedBuffer, SequencedProducer
 from streams.settings import Settings
 
 SEND_S = 0.3
@@ -88,3 +91,49 @@ def test_the_worker_produces_through_a_sequenced_buffer() -> None:
     """The commit's flush is the app producer's: it must be the one fixed here."""
     svc = build_app(Settings(app_id="buffer-test", store="memory://", partitions=2))
     assert isinstance(svc.app.producer.buffer, SequencedBuffer)
+
+
+class FakeClient:
+    """Stands in for aiokafka's producer: each send returns a delivery future we settle."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[asyncio.Future[object]] = []
+
+    async def send(self, topic: str, value: bytes, **kwargs: object) -> asyncio.Future[object]:
+        self.deliveries.append(asyncio.get_running_loop().create_future())
+        return self.deliveries[-1]
+
+    async def flush(self) -> None:
+        return None
+
+
+def producer_with_fake_client() -> tuple[SequencedProducer, FakeClient, str]:
+    svc = build_app(Settings(app_id="refusal-test", store="memory://", partitions=2))
+    producer = svc.app.producer
+    assert isinstance(producer, SequencedProducer)
+    client = FakeClient()
+    producer._producer = client  # type: ignore[assignment]
+    return producer, client, svc.dlq.get_topic_name()
+
+
+async def test_flush_fails_when_kafka_finally_refused_a_message() -> None:
+    """The commit flushes, then commits: a refused alert or table write must stop it."""
+    producer, client, _ = producer_with_fake_client()
+    await producer.send("alerts", b"k", b"v", None, None, None)
+    await producer.send("alerts", b"k", b"w", None, None, None)
+    client.deliveries[0].set_result(object())
+    client.deliveries[1].set_exception(KafkaTimeoutError())
+    await asyncio.sleep(0)  # delivery callbacks run
+    with pytest.raises(ProducerSendError, match="refused 1 messages"):
+        await producer.flush()
+
+
+async def test_flush_passes_delivered_messages_and_refused_dead_letters() -> None:
+    """`dead_letter` awaits each DLQ delivery and handles a refusal itself."""
+    producer, client, dlq = producer_with_fake_client()
+    await producer.send("alerts", b"k", b"v", None, None, None)
+    await producer.send(dlq, b"k", b"big", None, None, None)
+    client.deliveries[0].set_result(object())
+    client.deliveries[1].set_exception(KafkaTimeoutError())
+    await asyncio.sleep(0)
+    await producer.flush()
