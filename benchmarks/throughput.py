@@ -775,7 +775,8 @@ async def paced_latency(bootstrap: str, settings: Settings, rate: float, duratio
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and time.monotonic() - arrivals["table"] < 10:
             await asyncio.sleep(0.2)
-        drained_after = arrivals["table"] - start - produced_s
+        # None when no changelog record came at all (a broken worker), not a negative time
+        drained_after = (arrivals["table"] - start - produced_s) if arrivals["table"] else None
         await asyncio.sleep(3)  # late alerts (campaign alerts follow the tick by two hops)
     finally:
         done.set()
