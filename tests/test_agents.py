@@ -184,3 +184,32 @@ async def test_idle_accounts_expire_by_event_time(service: Service,
         await agent.put(pack(event(4, busy, ts=1_767_225_600.0 + month + 10)))
     assert set(service.accounts) == {busy}
     assert orjson.loads(service.accounts[busy])["n"] == 3
+
+
+async def test_ticks_go_once_per_fingerprint_partition_and_fold_into_every_key(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick is sent once per partition of its keys, naming those keys; `aggregate` folds it
+    into each, and still reads packs of the older one-key-per-entry form."""
+    ticks = AsyncMock()
+    monkeypatch.setattr(service.alerts, "send", AsyncMock())
+    monkeypatch.setattr(service.fingerprints_topic, "send", ticks)
+    client = {"ip": "203.0.113.7", "asn": 64500, "ja4": "t13d1516h2_8daaf6152771",
+              "user_agent": "curl/8", "sdk": "py/1"}
+    async with service.score.test_context() as agent:
+        await agent.put(pack(*(event(i, payment_fp="card-1", account_created=1_767_000_000.0,
+                                     client=client) for i in range(10))))
+    sends = [(c.kwargs["partition"], orjson.loads(c.kwargs["value"])) for c in ticks.call_args_list]
+    [(_, [[_, tick]])] = sends[:1]
+    assert len(tick["keys"]) >= 6
+    assert len({p for p, _ in sends}) == len(sends)  # one message per partition
+    named = [key for p, [[keys, doc]] in sends for key in keys if doc == tick
+             and partition_of(key) == p]
+    assert sorted(named) == sorted(tick["keys"])  # every key once, on its own partition
+
+    monkeypatch.setattr(service.links_topic, "send", AsyncMock())
+    async with service.aggregate.test_context() as agent:
+        for _, body in sends:
+            await agent.put(orjson.dumps(body))
+        await agent.put(orjson.dumps([["asn:1", tick]]))  # the older form: one key an entry
+    for key in [*tick["keys"], "asn:1"]:
+        assert orjson.loads(service.fingerprints[key])["ticks"] == 1

@@ -31,12 +31,15 @@ import asyncio
 import os
 import random
 import signal
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
+from streams.admin import TopicSpec, ensure_topics
 from streams.recovery import committed_offsets
 from streams.settings import Settings
 from tests.kafka_helpers import (
@@ -190,3 +193,52 @@ def test_commits_never_run_ahead_of_effects(kafka_bootstrap: str, tmp_path: Path
                 min(c["committed_input"], c["covered"]) < (k + 1) * EVENTS]
     assert mid_work, f"no kill landed mid-work after a commit: {checked}"
     print(f"commits checked after {KILLS} SIGKILLs: {checked}")
+
+
+async def refuses(bootstrap: str, topic: str, value: bytes) -> bool:
+    """Whether the broker refuses `value` on `topic`."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+        return False
+    except KafkaError:
+        return True
+    finally:
+        await producer.stop()
+
+
+def test_a_refused_alert_stops_the_worker_before_it_commits(kafka_bootstrap: str,
+                                                           tmp_path: Path) -> None:
+    """An alert Kafka finally refuses is an effect that never reached Kafka: the worker must
+    stop (exit 1) without committing the input that caused it (streams.batching's
+    `SequencedProducer`), so a restarted worker scores those events again.
+
+    The refusal is real: the alerts topic takes at most 200 bytes a message, and every alert
+    is larger. Brokers that do not enforce a topic's `max.message.bytes` skip the test.
+    """
+    settings = unique_settings(kafka_bootstrap, tmp_path / "data", warmup=10**9)
+    asyncio.run(ensure_topics(kafka_bootstrap, {
+        settings.input_topic: 1, settings.dlq_topic: 1, settings.feedback_topic: 1,
+        settings.alerts_topic: TopicSpec(1, config={"max.message.bytes": "200"})}))
+    if not asyncio.run(refuses(kafka_bootstrap, settings.alerts_topic, b"x" * 1000)):
+        pytest.skip("this broker does not enforce a topic's max.message.bytes")
+    loud = [(b"acct-loud", orjson.dumps({
+        "event_id": f"e{i}", "ts": 1_767_225_600.0 + 60 * i, "account_id": "acct-loud",
+        "model": "m", "input_tokens": 10, "output_tokens": 3000, "max_tokens": 3000,
+        "stop_reason": "max_tokens", "turns": 1, "task": "coding",
+        "prompt": f"Think step by step: implement parser {i} in python"})) for i in range(40)]
+    asyncio.run(produce(kafka_bootstrap, settings.input_topic, loud))
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        deadline = time.monotonic() + 120
+        while worker.alive and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not worker.alive, f"the worker ran on past a refused alert:\n{worker.log()}"
+        assert worker.proc is not None and worker.proc.returncode == 1, worker.log()
+    finally:
+        worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "ProducerSendError: Kafka refused 1 messages" in log, worker.log()
+    assert "leaked" not in log, "objects were left to leak at exit (see streams.cli)"
+    assert committed(settings, settings.input_topic, 1) == {0: 0}, "input committed past it"
