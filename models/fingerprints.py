@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import math
+import operator
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -127,7 +128,7 @@ class FingerprintAggregate:
 
     def as_dict(self) -> dict[str, Any]:
         """Shallow, like `AccountState.as_dict`: the record replaces the stored one."""
-        return {name: getattr(self, name) for name in _AGG_FIELDS}
+        return dict(zip(_AGG_FIELDS, _agg_values(self), strict=True))
 
     def distinct_accounts(self) -> float:
         return _sketch(self.hll).get_estimate() if self.hll else 0.0
@@ -156,6 +157,7 @@ class FingerprintAggregate:
 
 
 _AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
+_agg_values = operator.attrgetter(*_AGG_FIELDS)
 
 
 def _sketch(b64: str) -> hll_sketch:
@@ -247,13 +249,14 @@ def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float)
     agg.new_ticks += tick.new_account
     agg.burst = max(agg.burst, burst)
     if not key.startswith("tpl:"):
-        for tpl in (k for k in tick.keys if k.startswith("tpl:")):
-            agg.tpl_ticks += 1
-            misra_gries(agg.tpls, tpl, 4)
+        for tpl in tick.keys:
+            if tpl.startswith("tpl:"):
+                agg.tpl_ticks += 1
+                misra_gries(agg.tpls, tpl, 4)
     if tick.model:
         if tick.model not in agg.models and len(agg.models) < 8:
             agg.models[tick.model] = tick.ts
-        newest = max(agg.models, key=lambda m: agg.models[m]) if agg.models else ""
+        newest = max(agg.models, key=agg.models.__getitem__) if agg.models else ""
         agg.newest += a * ((1.0 if tick.model == newest else 0.0) - agg.newest)
 
 

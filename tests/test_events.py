@@ -5,7 +5,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from models.events import MAX_RECORD_BYTES, Event, Rejection, parse_event
+from models.events import (
+    MAX_RECORD_BYTES,
+    Event,
+    Rejection,
+    _build_checked,
+    _build_fast,
+    parse_event,
+)
 
 
 def valid(**over: object) -> dict[str, object]:
@@ -95,3 +102,40 @@ def test_gateway_task_label_wins_over_text() -> None:
 
 def test_unknown_fields_ignored() -> None:
     assert isinstance(parse(valid(something_new={"a": 1}, sim_label="organic")), Event)
+
+
+def test_fast_path_builds_what_the_checked_path_builds() -> None:
+    # `_build_fast` passes the fields positionally: every value here is distinct, so a
+    # field out of `Event` order shows as a difference
+    client = {"ip": "192.0.2.1", "asn": 64500, "country": "US", "user_agent": "ua/1", "ja4": "t13",
+              "sdk": "sdk-py"}
+    doc = valid(org_id="org-1", api_key_id="key-1", endpoint="messages", max_tokens=512,
+                stop_reason="end_turn", status=200, latency_ms=12.5, stream=True, turns=3, tools=2,
+                tool_calls=1, task="coding", prompt_fp="0123456789ABCDEF",
+                system_fp="fedcba9876543210", payment_fp="pay-1", account_created=1_700_000_000.0,
+                client=client)
+    fast = _build_fast(doc)
+    assert fast is not None and fast == _build_checked(doc)
+    for key, value in {**doc, **client, "prompt_fp": "0123456789abcdef"}.items():
+        if key != "client":
+            assert getattr(fast, key) == value, key
+
+
+@pytest.mark.parametrize("over", [
+    {"ts": 1_767_225_600}, {"ts": "2026-01-01T00:00:00Z"}, {"account_id": "compte-é"},
+    {"latency_ms": 12}, {"account_created": 1_700_000_000}, {"client": {}},
+])
+def test_unusual_but_valid_fields_parse_as_before(over: dict[str, object]) -> None:
+    doc = valid(**over)
+    ev = parse(doc)
+    assert isinstance(ev, Event) and ev == _build_checked(doc)
+    assert type(ev.ts) is float and type(ev.account_created) in (float, type(None))
+
+
+def test_first_bad_field_in_contract_order_wins() -> None:
+    assert parse(valid(client=[], turns=0, ts="yesterday")) == Rejection(
+        "bad_timestamp", "ts='yesterday' is not an RFC 3339 date-time")
+    assert parse(valid(input_tokens=-1, model=5, prompt=1)) == Rejection(
+        "bad_type", "model must be a string, got int")
+    assert parse(valid(prompt=1, client={"asn": True})) == Rejection(
+        "bad_type", "client.asn must be an integer, got bool")
