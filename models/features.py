@@ -37,15 +37,21 @@ RECENT_IDS = 16
 HOURS_STEP = 600.0
 
 
-def _ew(old: float, x: float, n: int) -> float:
-    """Exponentially weighted mean that is the plain mean while n < 1/ALPHA (no start-up bias)."""
-    a = max(ALPHA, 1.0 / n)
-    return old + a * (x - old)
+# The shares and means below are exponentially weighted means that are the plain mean while
+# n < 1/ALPHA (no start-up bias): with n the observations so far, including x,
+#     a = max(ALPHA, 1.0 / n);  mean = mean + a * (x - mean)
+# written out where they are updated, as that runs ten times for every event.
 
 
-@dataclass(slots=True)
+@dataclass
 class AccountState:
-    """Online statistics of one account. Short names keep the changelog small."""
+    """Online statistics of one account. Short names keep the changelog small.
+
+    Not slotted on purpose: the fields live in the instance `__dict__` in field
+    order, exactly as the stored record holds them, so converting between the
+    two is one dict copy (a 38-argument `__init__` and a 38-`getattr` dict
+    build cost more than updating the statistics).
+    """
 
     n: int = 0                 # events counted (after de-duplication)
     first: float = 0.0         # event time of the first event
@@ -88,12 +94,23 @@ class AccountState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccountState:
-        return cls(**d)
+        """The state of a stored record, which is left as it is.
+
+        A record as `as_dict` writes it (every field, in field order) is copied
+        straight into the instance; any other (say, one written before a field
+        was added) goes through `__init__`, which fills in defaults and rejects
+        unknown names.
+        """
+        if tuple(d) != _STATE_FIELDS:
+            return cls(**d)
+        state = cls.__new__(cls)
+        state.__dict__ = d.copy()
+        return state
 
     def as_dict(self) -> dict[str, Any]:
         """The record to store. Shallow on purpose (dataclasses.asdict deep-copies, 20x slower):
         the lists are handed over with the record, which replaces the stored one."""
-        return {name: getattr(self, name) for name in _STATE_FIELDS}
+        return self.__dict__.copy()
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(AccountState))
@@ -133,13 +150,15 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
     it would only distort; the function then returns True.
     """
     ts = ev.ts
-    if state.n == 0:
-        state.first = state.last = state.hours_ts = ts
     state.n += 1
-    state.first = min(state.first, ts)
-    state.ids.append(event_id_hash(ev.event_id))
-    if len(state.ids) > RECENT_IDS:
-        del state.ids[0]
+    if state.n == 1:
+        state.first = state.last = state.hours_ts = ts
+    elif ts < state.first:
+        state.first = ts
+    ids = state.ids
+    ids.append(event_id_hash(ev.event_id))
+    if len(ids) > RECENT_IDS:
+        del ids[0]
     if ev.src is not None:
         state.offs[str(ev.src[0])] = ev.src[1]
     too_late = ts < state.last - late_tolerance
@@ -153,40 +172,46 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
 def _update_timing(state: AccountState, ts: float) -> None:
     dt = ts - state.last
     if dt > 0:  # decay forward in event time; a late event is counted without rewinding
-        state.r_hour *= math.exp(-dt / HOUR)
-        state.r_day *= math.exp(-dt / DAY)
+        state.r_hour = state.r_hour * math.exp(-dt / HOUR) + 1.0
+        state.r_day = state.r_day * math.exp(-dt / DAY) + 1.0
         state.last = ts
-    if state.n > 1 and dt >= 0:
+    else:
+        state.r_hour += 1.0
+        state.r_day += 1.0
+    if dt >= 0 and state.n > 1:
         state.gaps += 1
-        x = math.log1p(dt)
-        d = x - state.gap_mean
+        d = math.log1p(dt) - state.gap_mean
         a = max(ALPHA, 1.0 / state.gaps)
         state.gap_mean += a * d
         state.gap_var = (1 - a) * (state.gap_var + a * d * d)
-    state.r_hour += 1.0
-    state.r_day += 1.0
+    hours = state.hours
     if ts > state.hours_ts + HOURS_STEP:  # rounded: the record stays small (~7 B a count)
         k = math.exp(-(ts - state.hours_ts) / HOURS_TAU)
-        state.hours = [round(h * k, 3) for h in state.hours]
+        # an idle hour stays 0.0 without the (slow) round: half the counts are idle hours
+        hours = state.hours = [round(h * k, 3) if h else 0.0 for h in hours]
         state.hours_ts = ts
-    state.hours[int(ts // HOUR) % 24] += 1.0
+    hours[int(ts // HOUR) % 24] += 1.0
 
 
 def _update_content(state: AccountState, ev: Event) -> None:
     if ev.template_fp is not None:
         state.text_n += 1
+        a = max(ALPHA, 1.0 / state.text_n)
         reused = misra_gries(state.tpl, ev.template_fp, TOP_TEMPLATES)
-        state.tpl_reuse = _ew(state.tpl_reuse, 1.0 if reused else 0.0, state.text_n)
-        same_sys = ev.system_fp is not None and ev.system_fp == state.sys_fp
-        state.sys_reuse = _ew(state.sys_reuse, 1.0 if same_sys else 0.0, state.text_n)
-        if ev.system_fp is not None:
-            state.sys_fp = ev.system_fp
+        state.tpl_reuse += a * ((1.0 if reused else 0.0) - state.tpl_reuse)
+        system_fp = ev.system_fp
+        same_sys = system_fp is not None and system_fp == state.sys_fp
+        state.sys_reuse += a * ((1.0 if same_sys else 0.0) - state.sys_reuse)
+        if system_fp is not None:
+            state.sys_fp = system_fp
     if ev.cot is not None:
         state.cot_n += 1
-        state.cot = _ew(state.cot, 1.0 if ev.cot else 0.0, state.cot_n)
+        a = max(ALPHA, 1.0 / state.cot_n)
+        state.cot += a * ((1.0 if ev.cot else 0.0) - state.cot)
     if ev.focus is not None:
         state.focus_n += 1
-        state.focus = _ew(state.focus, 1.0 if ev.focus else 0.0, state.focus_n)
+        a = max(ALPHA, 1.0 / state.focus_n)
+        state.focus += a * ((1.0 if ev.focus else 0.0) - state.focus)
 
 
 def misra_gries(summary: list[list[Any]], key: str, size: int) -> bool:
@@ -209,20 +234,24 @@ def misra_gries(summary: list[list[Any]], key: str, size: int) -> bool:
 
 
 def _update_shape(state: AccountState, ev: Event) -> None:
-    if ev.tools is not None or ev.tool_calls is not None:
+    tools, tool_calls = ev.tools, ev.tool_calls
+    if tools is not None or tool_calls is not None:
         state.tools_n += 1
-        state.tools = _ew(state.tools, float(ev.tools or 0), state.tools_n)
-        state.tool_calls = _ew(state.tool_calls, float(ev.tool_calls or 0), state.tools_n)
+        a = max(ALPHA, 1.0 / state.tools_n)
+        state.tools += a * (float(tools or 0) - state.tools)
+        state.tool_calls += a * (float(tool_calls or 0) - state.tool_calls)
     if ev.turns is not None:
         state.turns_n += 1
-        state.turns = _ew(state.turns, math.log(ev.turns), state.turns_n)
+        a = max(ALPHA, 1.0 / state.turns_n)
+        state.turns += a * (math.log(ev.turns) - state.turns)
+    a = max(ALPHA, 1.0 / state.n)
     ratio = math.log((ev.output_tokens + 1) / (ev.input_tokens + 1))
-    state.out_in = _ew(state.out_in, ratio, state.n)
-    state.out_tok = _ew(state.out_tok, math.log1p(ev.output_tokens), state.n)
+    state.out_in += a * (ratio - state.out_in)
+    state.out_tok += a * (math.log1p(ev.output_tokens) - state.out_tok)
     if ev.stop_reason is not None:
         state.stop_n += 1
-        state.max_stop = _ew(state.max_stop, 1.0 if ev.stop_reason == "max_tokens" else 0.0,
-                             state.stop_n)
+        a = max(ALPHA, 1.0 / state.stop_n)
+        state.max_stop += a * ((1.0 if ev.stop_reason == "max_tokens" else 0.0) - state.max_stop)
 
 
 def hour_coverage(state: AccountState) -> float:
@@ -236,7 +265,7 @@ def hour_coverage(state: AccountState) -> float:
     if total <= 0:
         return 0.0
     cut = total / 72.0
-    return sum(1 for h in state.hours if h >= cut) / 24.0
+    return len([h for h in state.hours if h >= cut]) / 24.0
 
 
 def features(state: AccountState) -> dict[str, float]:

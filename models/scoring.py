@@ -79,6 +79,7 @@ def score_account(state: AccountState, population: PopulationModel | None,
     if labels is not None and (p := labels.probability(x)) is not None:
         sigs.append(Signal("analyst_label_model", p, ANALYST.baseline, ANALYST.strength(p),
                            ANALYST.weight))
-    z = BIAS + sum(s.contribution for s in sigs)
-    reasons = sorted((s for s in sigs if s.contribution > 0), key=lambda s: -s.contribution)
+    z = BIAS + sum([s.contribution for s in sigs])
+    reasons = [s for s in sigs if s.contribution > 0]
+    reasons.sort(key=lambda s: -s.contribution)
     return Score(1.0 / (1.0 + math.exp(-z)), reasons)

@@ -21,9 +21,14 @@ from dataclasses import dataclass
 from models.features import AccountState, hour_coverage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Signal:
-    """One reason: `value` against `baseline`, `strength` 0..1, `weight` in the logit."""
+    """One reason: `value` against `baseline`, `strength` 0..1, `weight` in the logit.
+
+    Treated as immutable but not frozen: a frozen dataclass sets its fields
+    through `object.__setattr__`, which makes it 4x slower to build, and every
+    score tick builds a dozen.
+    """
 
     name: str
     value: float
