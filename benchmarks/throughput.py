@@ -451,6 +451,18 @@ def measure_workers(workers: list[Worker], target: int, label: str,
     }
 
 
+def worker_cpu_per_event(run: dict[str, Any]) -> float | None:
+    """Microseconds of worker CPU (all workers together) per event over the run's window.
+
+    On a machine with a core per worker, N workers could reach about N cores / this:
+    the figure separates what the workers' own work costs from how the cores are shared.
+    """
+    cpu = [v for k, v in run["cpu_percent_in_window"].items() if k.startswith("worker")]
+    if not cpu or None in cpu or not run["events_per_s"]:
+        return None
+    return 1e6 * sum(cpu) / 100.0 / run["events_per_s"]
+
+
 # --------------------------------------------------------------------------------------
 # Data and Kafka helpers
 # --------------------------------------------------------------------------------------
@@ -1148,6 +1160,13 @@ def markdown(r: dict[str, Any]) -> str:
         add(("scale-out ratio 2/1", f"**{sc['ratio']:.2f}** (steady 5-95%: "
              f"{_f(sc.get('steady_ratio'), 2) if sc.get('steady_ratio') else 'n/a'}); "
              f"{sc['note']}"))
+        per_event = sc.get("cpu_us_per_event") or {}
+        if per_event.get("one") and per_event.get("two"):
+            one, two = per_event["one"], per_event["two"]
+            add(("scale-out: worker CPU per event",
+                 f"1 worker {one:.0f} us, 2 workers {two:.0f} us together "
+                 f"({100 * (two / one - 1):+.0f}%): with a core for each worker, 2 workers "
+                 f"would do about **{2 * one / two:.2f}x** of 1 at these per-event costs"))
         if sc.get("all_busy_ratio"):
             one, two = sc["one"]["all_busy"], sc["two"]["all_busy"]
             add(("scale-out ratio 2/1 while both workers are busy",
@@ -1414,9 +1433,14 @@ def main(argv: list[str] | None = None) -> int:
             shares = sorted(w["events"] / max(out["two"]["final_count"], 1)
                             for w in out["two"]["per_worker"])
             out["largest_share"] = shares[-1]
+            out["cpu_us_per_event"] = {label: worker_cpu_per_event(out[label])
+                                       for label in ("one", "two")}
+            replicas = EXTRA_WORKER_ENV.get("DISTILLGUARD_STANDBY_REPLICAS",
+                                            str(Settings().standby_replicas))
             out["note"] = (f"{os.cpu_count()} cores shared by the broker and both workers; "
-                           "Faust's default table_standby_replicas=1 (each worker also "
-                           "follows the other's changelog)")
+                           f"table standby replicas {replicas}"
+                           + (" (each worker also follows the other's changelog)"
+                              if replicas != "0" else ""))
 
         # 4b. one million accounts
         if args.skip_million:

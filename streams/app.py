@@ -122,6 +122,7 @@ def build_app(settings: Settings) -> Service:
         # the DLQ forwards records over the 1 MiB contract limit unchanged
         producer_max_request_size=settings.max_request_bytes,
         producer_max_batch_size=settings.producer_batch_bytes,
+        table_standby_replicas=settings.standby_replicas,
         consumer_max_fetch_size=settings.max_request_bytes,
     )
     source = app.topic(settings.input_topic, key_type=bytes, value_type=bytes,

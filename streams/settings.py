@@ -45,6 +45,7 @@ class Settings:
     max_request_bytes: int = 8 << 20
     fetch_max_wait: float = 0.1
     producer_batch_bytes: int = 256 << 10
+    standby_replicas: int = 1
     tick_events: int = 10
     tick_seconds: float = 3600.0
     min_events: int = 10
@@ -120,6 +121,10 @@ HELP: dict[str, Setting] = {
                                     "bytes per producer batch and partition; a full batch "
                                     "holds table writes for a broker round trip "
                                     "(Faust's default is 16384)"),
+    "standby_replicas": Setting("DISTILLGUARD_STANDBY_REPLICAS",
+                                "standby copies of each table partition on other workers: a "
+                                "failover resumes from one instead of reading the changelog; "
+                                "each copy costs its worker CPU to follow it (0: none)"),
     "tick_events": Setting("DISTILLGUARD_TICK_EVENTS", "score an account every N of its events"),
     "tick_seconds": Setting("DISTILLGUARD_TICK_SECONDS",
                             "...or when this much event time passed since its last score"),
@@ -190,6 +195,8 @@ def from_sources(args: argparse.Namespace | None = None,
         raise ValueError("partitions must be >= 1")
     if not 0 <= settings.fetch_max_wait <= 60:
         raise ValueError("fetch_max_wait must be 0..60 seconds")
+    if settings.standby_replicas < 0:
+        raise ValueError("standby_replicas must be >= 0")
     if not 1024 <= settings.producer_batch_bytes <= 1 << 20:
         raise ValueError("producer_batch_bytes must be 1024..1048576 (the broker's "
                          "default message.max.bytes bounds a batch)")

@@ -1,4 +1,5 @@
-"""The Kafka clients the worker builds: fetch wait and producer batch size are ours.
+"""The Kafka clients the worker builds: fetch wait, producer batch size and standby
+replicas are ours.
 
 Both bound event -> alert latency (see `streams.batching.ShortFetchThread` and
 the README's settings table); these tests check the wiring, the throughput
@@ -36,10 +37,19 @@ def test_the_worker_producer_builds_batches_of_the_configured_size() -> None:
     assert svc.app.producer.max_batch_size == 65536
 
 
+@pytest.mark.parametrize("replicas", [0, 2])
+def test_the_tables_keep_the_configured_standby_replicas(replicas: int) -> None:
+    svc = build_app(Settings(app_id="clients-test", partitions=2, standby_replicas=replicas))
+    assert svc.app.conf.table_standby_replicas == replicas
+    assert from_sources(env={"DISTILLGUARD_STANDBY_REPLICAS": str(replicas)}).standby_replicas \
+        == replicas
+
+
 @pytest.mark.parametrize("env", [
     {"DISTILLGUARD_FETCH_MAX_WAIT": "-1"},
     {"DISTILLGUARD_PRODUCER_BATCH_BYTES": "100"},
     {"DISTILLGUARD_PRODUCER_BATCH_BYTES": str(2 << 20)},
+    {"DISTILLGUARD_STANDBY_REPLICAS": "-1"},
 ])
 def test_out_of_range_client_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
