@@ -451,6 +451,21 @@ def measure_workers(workers: list[Worker], target: int, label: str,
     }
 
 
+def scale_ratios(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
+    """Two workers against one: rates, the busiest worker's share, worker CPU per event."""
+    s1, s2 = one["steady_events_per_s"], two["steady_events_per_s"]
+    b1, b2 = one["all_busy"], two["all_busy"]
+    shares = sorted(w["events"] / max(two["final_count"], 1) for w in two["per_worker"])
+    return {
+        "ratio": two["events_per_s"] / one["events_per_s"],
+        "steady_ratio": s2 / s1 if s1 and s2 else None,
+        "all_busy_ratio": b2["events_per_s"] / b1["events_per_s"] if b1 and b2 else None,
+        "largest_share": shares[-1],
+        "cpu_us_per_event": {"one": worker_cpu_per_event(one),
+                             "two": worker_cpu_per_event(two)},
+    }
+
+
 def worker_cpu_per_event(run: dict[str, Any]) -> float | None:
     """Microseconds of worker CPU (all workers together) per event over the run's window.
 
@@ -1151,30 +1166,34 @@ def markdown(r: dict[str, Any]) -> str:
     sc = r.get("scale_out")
     if sc and "one" in sc:
         add(("scale-out: 1 worker (partitions 4)", _rate_cell(sc["one"])))
-    if sc and "two" in sc:
+    for label, ratios, title in (("two", sc, "2 workers, one group"),
+                                 ("two_no_standby", (sc or {}).get("no_standby"),
+                                  "2 workers, no standby replicas")):
+        if not sc or label not in sc or not ratios:
+            continue
         per = ", ".join(f"{_f(w['events'])} events at {_f(w['events_per_s'])} ev/s over "
-                        f"{_f(w['active_s'])} s" for w in sc["two"]["per_worker"])
-        add(("scale-out: 2 workers, one group", _rate_cell(sc["two"]) + f"; per worker: {per}"))
-        if _warnings(sc["two"]):
-            add(("  ... their log warnings", _warnings(sc["two"])))
-        add(("scale-out ratio 2/1", f"**{sc['ratio']:.2f}** (steady 5-95%: "
-             f"{_f(sc.get('steady_ratio'), 2) if sc.get('steady_ratio') else 'n/a'}); "
-             f"{sc['note']}"))
-        per_event = sc.get("cpu_us_per_event") or {}
-        if per_event.get("one") and per_event.get("two"):
-            one, two = per_event["one"], per_event["two"]
-            add(("scale-out: worker CPU per event",
-                 f"1 worker {one:.0f} us, 2 workers {two:.0f} us together "
-                 f"({100 * (two / one - 1):+.0f}%): with a core for each worker, 2 workers "
-                 f"would do about **{2 * one / two:.2f}x** of 1 at these per-event costs"))
-        if sc.get("all_busy_ratio"):
-            one, two = sc["one"]["all_busy"], sc["two"]["all_busy"]
-            add(("scale-out ratio 2/1 while both workers are busy",
-                 f"**{sc['all_busy_ratio']:.2f}** ({_f(one['events_per_s'])} -> "
+                        f"{_f(w['active_s'])} s" for w in sc[label]["per_worker"])
+        add((f"scale-out: {title}", _rate_cell(sc[label]) + f"; per worker: {per}"))
+        if _warnings(sc[label]):
+            add(("  ... their log warnings", _warnings(sc[label])))
+        add(("  ... ratio 2/1", f"**{ratios['ratio']:.2f}** (steady 5-95%: "
+             f"{_f(ratios.get('steady_ratio'), 2) if ratios.get('steady_ratio') else 'n/a'})"
+             + (f"; {sc['note']}" if label == "two" else "")))
+        if ratios.get("all_busy_ratio"):
+            one, two = sc["one"]["all_busy"], sc[label]["all_busy"]
+            add(("  ... ratio 2/1 while both workers are busy",
+                 f"**{ratios['all_busy_ratio']:.2f}** ({_f(one['events_per_s'])} -> "
                  f"{_f(two['events_per_s'])} ev/s over {_f(two['window_s'], 1)} s, "
                  f"{_f(two['events'])} events); the end-to-end ratio is capped at "
-                 f"{1 / sc['largest_share']:.2f} by the keyed stream itself: the larger "
-                 f"worker's partitions hold {100 * sc['largest_share']:.1f}% of the events"))
+                 f"{1 / ratios['largest_share']:.2f} by the keyed stream itself: the larger "
+                 f"worker's partitions hold {100 * ratios['largest_share']:.1f}% of the events"))
+        per_event = ratios.get("cpu_us_per_event") or {}
+        if per_event.get("one") and per_event.get("two"):
+            c1, c2 = per_event["one"], per_event["two"]
+            add(("  ... worker CPU per event",
+                 f"1 worker {c1:.0f} us, 2 workers {c2:.0f} us together "
+                 f"({100 * (c2 / c1 - 1):+.0f}%): with a core for each worker, 2 workers "
+                 f"would do about **{2 * c1 / c2:.2f}x** of 1 at these per-event costs"))
     lines = [
         "# distillguard worker throughput, latency and memory",
         "",
@@ -1407,36 +1426,34 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(produce(bootstrap, scale_topic, events, n, "scale-out input"))
             out: dict[str, Any] = {}
             result["scale_out"] = out
-            for k, label in ((1, "one"), (2, "two")):
-                quiet(f"scale{k}")
-                progress(f"5. scale-out: {k} worker(s)")
-                app_id = f"bench-scale{k}-{uid()}"
+            replicas = EXTRA_WORKER_ENV.get("DISTILLGUARD_STANDBY_REPLICAS",
+                                            str(Settings().standby_replicas))
+            runs: list[tuple[int, str, int | None]] = [(1, "one", None), (2, "two", None)]
+            if replicas != "0":  # what the standby copies cost, measured
+                runs.append((2, "two_no_standby", 0))
+            for k, label, standby in runs:
+                quiet(f"scale-{label}")
+                what = f"{k} worker(s)" + (" without standby replicas" if standby == 0 else "")
+                progress(f"5. scale-out: {what}")
+                app_id = f"bench-scale-{label.replace('_', '-')}-{uid()}"
                 ws = []
                 try:
                     for i in range(k):
                         s = worker_settings(bootstrap, work, scale_topic, 4, f"scale{k}",
                                             app_id=app_id)
+                        if standby is not None:
+                            s = dataclasses.replace(s, standby_replicas=standby)
                         create_topics(bootstrap, side_topics(s))
-                        ws.append(Worker(s, work, f"scale{k}-{i}"))
+                        ws.append(Worker(s, work, f"scale-{label}-{i}"))
                     pids = {f"worker{i + 1}": wk.pid for i, wk in enumerate(ws)} | cpu_base
-                    out[label] = measure_workers(ws, n, f"scale-out {k}w", pids)
+                    out[label] = measure_workers(ws, n, f"scale-out {label}", pids)
                 finally:
                     for wk in ws:
                         wk.stop()
-                progress(f"5. {k} worker(s): {out[label]['events_per_s']:,.0f} ev/s")
-            out["ratio"] = out["two"]["events_per_s"] / out["one"]["events_per_s"]
-            s1, s2 = out["one"]["steady_events_per_s"], out["two"]["steady_events_per_s"]
-            out["steady_ratio"] = s2 / s1 if s1 and s2 else None
-            b1, b2 = out["one"]["all_busy"], out["two"]["all_busy"]
-            out["all_busy_ratio"] = (b2["events_per_s"] / b1["events_per_s"]
-                                     if b1 and b2 else None)
-            shares = sorted(w["events"] / max(out["two"]["final_count"], 1)
-                            for w in out["two"]["per_worker"])
-            out["largest_share"] = shares[-1]
-            out["cpu_us_per_event"] = {label: worker_cpu_per_event(out[label])
-                                       for label in ("one", "two")}
-            replicas = EXTRA_WORKER_ENV.get("DISTILLGUARD_STANDBY_REPLICAS",
-                                            str(Settings().standby_replicas))
+                progress(f"5. {what}: {out[label]['events_per_s']:,.0f} ev/s")
+            out.update(scale_ratios(out["one"], out["two"]))
+            if "two_no_standby" in out:
+                out["no_standby"] = scale_ratios(out["one"], out["two_no_standby"])
             out["note"] = (f"{os.cpu_count()} cores shared by the broker and both workers; "
                            f"table standby replicas {replicas}"
                            + (" (each worker also follows the other's changelog)"
