@@ -118,7 +118,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     # Everything built so far (Faust, River's trees, the modules) lives as long as the
     # worker: keep it out of the collector's full passes, which took ~60 ms every 1-2 s
-    # at full speed (5% of the worker's time) and ~18 ms once it was frozen. Thawed at
+    # at full speed (5% of the worker's time) and ~14 ms once it was frozen. Thawed at
     # exit, so that the last collection frees it (else nanobind reports leaked sketches).
     gc.freeze()
     atexit.register(gc.unfreeze)
