@@ -1163,13 +1163,13 @@ def markdown(r: dict[str, Any]) -> str:
              f"{_f(mil['produce']['events_per_s'])} ev/s"))
     elif mem.get("million_skipped"):
         add(("1M tracked accounts", mem["million_skipped"]))
-    sc = r.get("scale_out")
-    if sc and "one" in sc:
+    sc = r.get("scale_out") or {}
+    if "one" in sc:
         add(("scale-out: 1 worker (partitions 4)", _rate_cell(sc["one"])))
     for label, ratios, title in (("two", sc, "2 workers, one group"),
-                                 ("two_no_standby", (sc or {}).get("no_standby"),
+                                 ("two_no_standby", sc.get("no_standby"),
                                   "2 workers, no standby replicas")):
-        if not sc or label not in sc or not ratios:
+        if label not in sc or not ratios:
             continue
         per = ", ".join(f"{_f(w['events'])} events at {_f(w['events_per_s'])} ev/s over "
                         f"{_f(w['active_s'])} s" for w in sc[label]["per_worker"])
@@ -1429,7 +1429,9 @@ def main(argv: list[str] | None = None) -> int:
             replicas = EXTRA_WORKER_ENV.get("DISTILLGUARD_STANDBY_REPLICAS",
                                             str(Settings().standby_replicas))
             runs: list[tuple[int, str, int | None]] = [(1, "one", None), (2, "two", None)]
-            if replicas != "0":  # what the standby copies cost, measured
+            # what the standby copies cost, measured; not when --worker-env sets them, as
+            # that environment would override the run's own setting
+            if replicas != "0" and "DISTILLGUARD_STANDBY_REPLICAS" not in EXTRA_WORKER_ENV:
                 runs.append((2, "two_no_standby", 0))
             for k, label, standby in runs:
                 quiet(f"scale-{label}")

@@ -1,9 +1,9 @@
 """The Kafka clients the worker builds: fetch wait, producer batch size and standby
 replicas are ours.
 
-Both bound event -> alert latency (see `streams.batching.ShortFetchThread` and
-the README's settings table); these tests check the wiring, the throughput
-benchmark measures the effect.
+The first two bound event -> alert latency (see `streams.batching.ShortFetchThread`
+and the README's settings table), the third trades failover time for CPU; these
+tests check the wiring, the throughput benchmark measures the effect.
 """
 
 from __future__ import annotations
