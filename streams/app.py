@@ -22,7 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -41,7 +41,7 @@ from models.events import Event, Rejection, parse_event
 from models.feedback import Feedback, parse_feedback
 from models.fingerprints import Link, Tick, applied, fold
 from streams import metrics
-from streams.batching import install
+from streams.batching import BatchConsumer, install
 from streams.expiry import Sweeper
 from streams.recovery import committed_offset, replay_log
 from streams.security import KafkaSecurity
@@ -200,7 +200,8 @@ def build_app(settings: Settings) -> Service:
         (co-partitioning), and a record keyed by its account (the contract's key, hashed
         by Kafka's default partitioner) is already where its account's state lives.
         """
-        return app.consumer.topic_partitions(topic) == settings.partitions  # None: unknown
+        consumer = cast(BatchConsumer, app.consumer)  # `install` made it one
+        return consumer.partition_count(topic) == settings.partitions  # None: unknown
 
     async def ingest_batch(messages: Sequence[Message]) -> None:
         """Validate records; dead-letter the bad; score the good where their state lives.

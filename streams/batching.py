@@ -71,6 +71,20 @@ class BatchConsumer(Consumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return ShortFetchThread(self, loop=self.loop, beacon=self.beacon)
 
+    def partition_count(self, topic: str) -> int | None:
+        """How many partitions `topic` has, from the Kafka client's cluster metadata.
+
+        Why not Faust's `topic_partitions`: it reads aiokafka's group coordinator
+        snapshot, which only the group leader fills. On every other member it is
+        empty, so each worker but one took the input as not co-partitioned and
+        sent every event through the events topic back to itself: a second trip
+        through Kafka that cost two workers 13% more CPU per event than one.
+        None until the client has the topic's metadata (or has no client yet).
+        """
+        client = self._thread._consumer  # aiokafka's consumer, once the thread started it
+        partitions = client.partitions_for_topic(topic) if client is not None else None
+        return len(partitions) if partitions else None
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         """Faust's `getmany`, with the batch topics' records handled here and not yielded."""
         records, active = await self._wait_next_records(timeout)
