@@ -1,0 +1,89 @@
+"""Two workers in one consumer group: the input is split, every event counted once, in place.
+
+The input is keyed by account over as many partitions as the tables, so Faust
+co-partitions it with the tables and each worker scores its own records where
+they arrive. The checks:
+
+- each account's `n` in the accounts changelog equals the distinct events sent
+  for it (nothing lost or counted twice across the two workers);
+- both workers counted events (the group really split the input);
+- nothing went through the internal events topic. Followers used to read the
+  input's partition count from aiokafka's coordinator snapshot, which only the
+  group leader fills, and sent every event through Kafka back to themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.broker import free_port
+from streams.processes import family
+from tests.kafka_helpers import (
+    WorkerProcess,
+    create_topics,
+    forwarded_events,
+    latest_records,
+    produce,
+    read_topic,
+    unique_settings,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+ACCOUNTS = 40
+EVENTS = 4000
+PARTITIONS = 2
+
+
+def records() -> list[tuple[bytes, bytes]]:
+    rng = random.Random(3)
+    out = []
+    for i in range(EVENTS):
+        account = f"acct-{rng.randrange(ACCOUNTS)}"
+        doc = {"event_id": f"e{i}", "ts": 1_767_225_600.0 + i, "account_id": account,
+               "model": "m", "input_tokens": 10, "output_tokens": 200,
+               "prompt": f"Write function number {i} in python."}
+        out.append((account.encode(), orjson.dumps(doc)))
+    return out
+
+
+def test_two_workers_split_the_input_and_score_every_event_in_place(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = unique_settings(kafka_bootstrap, tmp_path / "one", partitions=PARTITIONS,
+                               warmup=10**9)
+    other = dataclasses.replace(settings, web_port=free_port(), data_dir=str(tmp_path / "two"))
+    create_topics(settings, input_partitions=PARTITIONS)
+    workers = [WorkerProcess(s, tmp_path / f"worker-{i}.log").start()
+               for i, s in enumerate((settings, other))]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        sent = records()
+        asyncio.run(produce(kafka_bootstrap, settings.input_topic, sent))
+        expected = Counter(orjson.loads(value)["account_id"] for _, value in sent)
+
+        def all_counted() -> bool:
+            table = latest_records(settings)
+            return sum(record["n"] for record in table.values()) >= EVENTS
+
+        wait_until(all_counted, 180, f"{EVENTS} events counted", workers[0])
+        assert all(worker.alive for worker in workers), "a worker died"
+        counts = {account: record["n"] for account, record in latest_records(settings).items()}
+        assert counts == dict(expected)
+        per_worker = [sum(family(worker.metrics(), "distillguard_events_processed_total").values())
+                      for worker in workers]
+        assert all(n > 0 for n in per_worker), f"one worker counted nothing: {per_worker}"
+        forwarded = forwarded_events(read_topic(kafka_bootstrap, settings.events_topic))
+        assert not forwarded, (f"{len(forwarded)} events went through the events topic although "
+                               f"every record was on its account's partition")
+    finally:
+        for worker in workers:
+            worker.stop()
