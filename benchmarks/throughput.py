@@ -10,7 +10,9 @@ One run, on one set of simulated events kept in memory as orjson bytes:
    (c) the full worker (`python -m streams.cli worker`), its rate read from the
        `distillguard_events_processed_total` counter on /metrics, start-up excluded,
    and, for context, (d) the detector alone in this process (`parse_event` +
-   `models.pipeline.Pipeline`, no Kafka);
+   `models.pipeline.Pipeline`, no Kafka) and (e) the floor of the worker's
+   transport: its batch consumer (`streams.batching`) with the least work a
+   detector can do, parse and one table write per account per batch;
 3. latency at half of (c)'s rate: paced production with `ts` = produce wall time,
    p50/p99 of (arrival of the account's changelog record - its `last`) and of
    (arrival of an alert - its `ts`);
@@ -652,45 +654,80 @@ BARE_FAUST = textwrap.dedent('''
     import faust, orjson
 
     N = int(os.environ["BENCH_N"])
+    FLOOR = os.environ["BENCH_MODE"] == "floor"
+    PARTITIONS = int(os.environ["BENCH_PARTITIONS"])
     app = faust.App(
         os.environ["BENCH_APP_ID"],
         broker=[f"kafka://{s.strip()}" for s in os.environ["BENCH_BOOTSTRAP"].split(",")],
         store="memory://", datadir=os.environ["BENCH_DATADIR"], web_enabled=False,
-        topic_partitions=int(os.environ["BENCH_PARTITIONS"]),
-        broker_rebalance_timeout=3.0, broker_session_timeout=6.0,
+        topic_partitions=PARTITIONS, broker_rebalance_timeout=3.0, broker_session_timeout=6.0,
+        value_serializer="raw",
+        # the floor fetches as the worker does; the agent keeps Faust's default
+        **({"consumer_max_fetch_size": int(os.environ["BENCH_FETCH_BYTES"])} if FLOOR else {}),
     )
     topic = app.topic(os.environ["BENCH_TOPIC"], key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
+    table = app.Table("floor", default=None, partitions=PARTITIONS, value_type=bytes)
+    STATE_BYTES = int(os.environ["BENCH_STATE_BYTES"])
     state = {"n": 0, "t0": None}
+
+    def count(k):
+        if state["t0"] is None:
+            state["t0"] = time.perf_counter()
+        before = state["n"]
+        n = state["n"] = before + k
+        if n // 20000 != before // 20000:
+            print(f"BENCH-PROGRESS {n}", flush=True)
+        if before < N <= n:
+            dt = time.perf_counter() - state["t0"]
+            print("BENCH-RESULT " + orjson.dumps({"events": n, "seconds": dt}).decode(),
+                  flush=True)
+
+    async def floor_batch(messages):
+        """The least a detector does: parse, then one state write per account per batch."""
+        latest = {}
+        for m in messages:
+            latest[orjson.loads(m.value)["account_id"]] = m.value
+        for account, value in latest.items():
+            table[account] = value[:STATE_BYTES].ljust(STATE_BYTES)
+        count(len(messages))
 
     @app.agent(topic)
     async def parse(stream):
         loads = orjson.loads
         async for event in stream.events():
-            if state["t0"] is None:
-                state["t0"] = time.perf_counter()
             loads(event.value)
-            state["n"] += 1
-            n = state["n"]
-            if n % 20000 == 0:
-                print(f"BENCH-PROGRESS {n}", flush=True)
-            if n == N:
-                dt = time.perf_counter() - state["t0"]
-                print("BENCH-RESULT " + orjson.dumps({"events": n, "seconds": dt}).decode(),
-                      flush=True)
+            count(1)
+
+    if FLOOR:
+        from streams.batching import install
+        install(app, {topic.get_topic_name(): floor_batch}, fetch_max_wait=0.1)
 
     if __name__ == "__main__":
         faust.Worker(app, loglevel="warn", quiet=True).execute_from_commandline()
 ''')
 
 
-def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path) -> dict[str, Any]:
+def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
+               floor: bool = False, state_bytes: int = 1000) -> dict[str, Any]:
+    """(b) a bare Faust agent that only parses; with `floor`, (e) the batch consumer's floor.
+
+    The floor is the worker's own transport (`streams.batching`, Faust's consumer,
+    tables and changelogs, the worker's fetch size) with the least work a detector
+    can do: parse each event and write one `state_bytes` record per account per
+    batch. No detector can be faster than this on the same transport.
+    """
+    label = "(e) floor" if floor else "(b) bare Faust"
     script = work / "bare_faust_app.py"
     script.write_text(BARE_FAUST)
     out = work / f"bare-faust-{uid()}.out"
     env = dict(os.environ, BENCH_N=str(n), BENCH_APP_ID=f"bench-bare-{uid()}",
                BENCH_BOOTSTRAP=bootstrap, BENCH_TOPIC=topic, BENCH_PARTITIONS=str(partitions),
-               BENCH_DATADIR=str(work / f"bare-data-{uid()}"))
+               BENCH_DATADIR=str(work / f"bare-data-{uid()}"),
+               BENCH_MODE="floor" if floor else "agent", BENCH_STATE_BYTES=str(state_bytes),
+               BENCH_FETCH_BYTES=str(Settings().max_request_bytes),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                        os.environ.get("PYTHONPATH")])))
     proc = spawn([sys.executable, str(script), "worker"], out, env=env, cwd=work)
     started, last = time.monotonic(), time.monotonic()
     try:
@@ -701,15 +738,16 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path) 
             if result:
                 doc = orjson.loads(result[-1])
                 doc["events_per_s"] = doc["events"] / doc["seconds"]
+                doc["us_per_event"] = 1e6 * doc["seconds"] / doc["events"]
                 return doc
             if proc.poll() is not None:
-                raise RuntimeError(f"bare Faust app exited:\n{text[-3000:]}")
+                raise RuntimeError(f"{label} app exited:\n{text[-3000:]}")
             if time.monotonic() - started > 900:
-                raise RuntimeError(f"bare Faust app not done after 900s:\n{text[-3000:]}")
+                raise RuntimeError(f"{label} app not done after 900s:\n{text[-3000:]}")
             if time.monotonic() - last > 5:
                 last = time.monotonic()
                 seen = re.findall(r"BENCH-PROGRESS (\d+)", text)
-                progress(f"(b) bare Faust: {seen[-1] if seen else 0}/{n:,}")
+                progress(f"{label}: {seen[-1] if seen else 0}/{n:,}")
             time.sleep(0.25)
     finally:
         stop(proc)
@@ -1076,6 +1114,29 @@ def _rate_cell(run: dict[str, Any]) -> str:
     return cell
 
 
+def budget_cell(t: dict[str, Any], target: float = 40_000) -> str:
+    """The per-event budget at `target` ev/s after the measured floor, against the detector.
+
+    Why: it says whether the target is reachable at all on this transport, from
+    figures of the same run: (e) is the least any detector costs on it, (d) is
+    what this detector's Python costs with no Kafka at all.
+    """
+    budget = 1e6 / target
+    floor = t["e_floor"]["us_per_event"]
+    raw = 1e6 / t["a_raw"]["events_per_s"]
+    detector = 1e6 / t["d_inprocess"]["events_per_s"]
+    left = budget - floor
+    head = f"{_f(budget)} us/event in all; the floor (e) takes {_f(floor, 1)}, "
+    if left <= 0:
+        head += "**more than all of it**"
+    else:
+        head += (f"leaving **{_f(left, 1)} us** for validation, text signals, account, score "
+                 f"and aggregate updates; the detector alone (d) takes **{_f(detector, 1)} "
+                 f"us**, {detector / left:.1f}x that")
+    return head + (f" (without Faust, on raw aiokafka (a) at {_f(raw, 1)} us/event, "
+                   f"{_f(budget - raw, 1)} us would be left)")
+
+
 def markdown(r: dict[str, Any]) -> str:
     m, a = r.get("machine", {}), r.get("args", {})
     rows: list[tuple[str, str]] = []
@@ -1104,9 +1165,17 @@ def markdown(r: dict[str, Any]) -> str:
     if t.get("d_inprocess"):
         add(("(d) detector alone in-process (parse_event + Pipeline, no Kafka)",
              f"{_f(t['d_inprocess']['events_per_s'])} ev/s"))
+    e = t.get("e_floor")
+    if e:
+        add(("(e) floor: the worker's batch consumer, orjson.loads + one 1,000 B table write "
+             "per account per batch, no detection",
+             f"**{_f(e['events_per_s'])} ev/s** = {_f(e['us_per_event'], 1)} us/event (machine "
+             f"busy {_f(e.get('machine_busy_percent'))}%)"))
     for key, label in (("c_over_a", "c/a"), ("c_over_b", "c/b"), ("c_over_d", "c/d")):
         if key in t:
             add((f"ratio {label}", f"{t[key]:.3f}"))
+    if e and t.get("d_inprocess"):
+        add(("what 40,000 ev/s per process leaves for detection", budget_cell(t)))
     if c:
         add(("worker RSS after (c)", f"{_f(c.get('rss_mib'))} MiB"))
         if _warnings(c):
@@ -1385,6 +1454,12 @@ def main(argv: list[str] | None = None) -> int:
             thr["d_inprocess"]["machine_busy_percent"] = busy.percent
             progress(f"2d. {thr['d_inprocess']['events_per_s']:,.0f} ev/s")
             thr["c_over_d"] = c_rate / thr["d_inprocess"]["events_per_s"]
+        quiet("e")
+        progress("2e. floor: the worker's batch consumer, parse + one table write per account")
+        with Busy() as busy:
+            thr["e_floor"] = bare_faust(bootstrap, topic, n, parts, work, floor=True)
+        thr["e_floor"]["machine_busy_percent"] = busy.percent
+        progress(f"2e. {thr['e_floor']['events_per_s']:,.0f} ev/s")
         print(f"(a) raw aiokafka {thr['a_raw']['events_per_s']:,.0f} ev/s | (b) bare Faust "
               f"{thr['b_faust']['events_per_s']:,.0f} ev/s | (c) worker {c_rate:,.0f} ev/s | "
               f"c/a {thr['c_over_a']:.3f} | c/b {thr['c_over_b']:.3f}", flush=True)
