@@ -667,7 +667,9 @@ BARE_FAUST = textwrap.dedent('''
     )
     topic = app.topic(os.environ["BENCH_TOPIC"], key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
-    table = app.Table("floor", default=None, partitions=PARTITIONS, value_type=bytes)
+    # only the floor has a table: the bare agent must not pay for its changelog and recovery
+    table = (app.Table("floor", default=None, partitions=PARTITIONS, value_type=bytes)
+             if FLOOR else None)
     STATE_BYTES = int(os.environ["BENCH_STATE_BYTES"])
     state = {"n": 0, "t0": None}
 

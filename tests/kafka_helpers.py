@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import time
 import urllib.error
@@ -65,6 +66,19 @@ async def produce(bootstrap: str, topic: str,
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
+
+
+def keyed_events(n: int, accounts: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """`n` small valid events over `accounts` random accounts, keyed by account, one a second."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        account = f"acct-{rng.randrange(accounts)}"
+        doc = {"event_id": f"e{i}", "ts": 1_767_225_600.0 + i, "account_id": account,
+               "model": "m", "input_tokens": 10, "output_tokens": 200,
+               "prompt": f"Write a function number {i} in python. Think step by step."}
+        out.append((account.encode(), orjson.dumps(doc)))
+    return out
 
 
 def fetch(url: str) -> tuple[int, bytes]:

@@ -45,6 +45,7 @@ from streams.settings import Settings
 from tests.kafka_helpers import (
     WorkerProcess,
     create_topics,
+    keyed_events,
     latest_records,
     metric_values,
     read_topic,
@@ -60,18 +61,6 @@ EVENTS = 100_000
 #: kill just after one lands mid-wave even when the worker takes a wave in a few seconds
 COMMIT_INTERVAL_S = "0.5"
 KILLS = 3
-
-
-def records(n: int) -> list[tuple[bytes, bytes]]:
-    rng = random.Random(5)
-    out = []
-    for i in range(n):
-        account = f"acct-{rng.randrange(ACCOUNTS)}"
-        doc = {"event_id": f"e{i}", "ts": 1_767_225_600.0 + i, "account_id": account,
-               "model": "m", "input_tokens": 10, "output_tokens": 200,
-               "prompt": f"Write a function number {i} in python. Think step by step."}
-        out.append((account.encode(), orjson.dumps(doc)))
-    return out
 
 
 async def produce(bootstrap: str, topic: str, batch: list[tuple[bytes, bytes]]) -> None:
@@ -166,7 +155,7 @@ def test_commits_never_run_ahead_of_effects(kafka_bootstrap: str, tmp_path: Path
     check = (check_commits_cover_effects if input_partitions == 1
              else check_in_place_commits_cover_effects)
     rng = random.Random(11)
-    stream = records(EVENTS * KILLS)
+    stream = keyed_events(EVENTS * KILLS, ACCOUNTS, seed=5)
     checked = []
     for kill in range(KILLS):  # a fresh wave of input each time, so the kill lands mid-work
         asyncio.run(produce(kafka_bootstrap, settings.input_topic,
