@@ -17,7 +17,9 @@ One run, on one set of simulated events kept in memory as orjson bytes:
    p50/p99 of (arrival of the account's changelog record - its `last`) and of
    (arrival of an alert - its `ts`);
 4. memory: changelog bytes per tracked account (from run (c)), and the worker's
-   RSS with 1,000,000 tracked accounts (fingerprint-only synthetic events);
+   RSS with 1,000,000 tracked accounts (fingerprint-only synthetic events), and
+   the seconds a fresh worker of the group takes to rebuild those tables from
+   their changelogs (a failover without a standby replica);
 5. scale-out: two workers in one group against one, on the same input;
 6. an optional py-spy profile of the worker (where its time goes).
 
