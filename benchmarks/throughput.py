@@ -743,6 +743,8 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
                 doc = orjson.loads(result[-1])
                 doc["events_per_s"] = doc["events"] / doc["seconds"]
                 doc["us_per_event"] = 1e6 * doc["seconds"] / doc["events"]
+                if floor:
+                    doc["state_bytes"] = state_bytes
                 return doc
             if proc.poll() is not None:
                 raise RuntimeError(f"{label} app exited:\n{text[-3000:]}")
@@ -1214,8 +1216,8 @@ def markdown(r: dict[str, Any]) -> str:
              f"{_f(d_run['events_per_s'])} ev/s{split}"))
     e = t.get("e_floor")
     if e:
-        add(("(e) floor: the worker's batch consumer, orjson.loads + one 1,000 B table write "
-             "per account per batch, no detection",
+        add((f"(e) floor: the worker's batch consumer, orjson.loads + one "
+             f"{_f(e.get('state_bytes'))} B table write per account per batch, no detection",
              f"**{_f(e['events_per_s'])} ev/s** = {_f(e['us_per_event'], 1)} us/event (machine "
              f"busy {_f(e.get('machine_busy_percent'))}%)"))
     for key, label in (("c_over_a", "c/a"), ("c_over_b", "c/b"), ("c_over_d", "c/d")):
@@ -1278,10 +1280,12 @@ def markdown(r: dict[str, Any]) -> str:
              f"{_f(w['events_per_s'])} ev/s (CPU {_cpu(w)}), produce "
              f"{_f(mil['produce']['events_per_s'])} ev/s"))
         if mil.get("restart"):
+            empty = (f"; run (c)'s empty worker took {_f(c['startup_s'], 1)} s to its first "
+                     f"events" if c else "")
             add(("  ... failover without a standby: a fresh worker of the group",
                  f"ready after **{_f(mil['restart']['ready_after_s'], 1)} s**, its tables "
-                 f"rebuilt from the changelogs (RSS then {_f(mil['restart']['rss_mib'])} MiB; "
-                 f"an empty worker, run (c), takes about 6 s to its first events)"))
+                 f"rebuilt from the changelogs (RSS then {_f(mil['restart']['rss_mib'])} MiB"
+                 f"{empty})"))
     elif mem.get("million_skipped"):
         add(("1M tracked accounts", mem["million_skipped"]))
     sc = r.get("scale_out") or {}
