@@ -27,13 +27,13 @@ import orjson
 import pytest
 
 from streams.broker import free_port
-from streams.processes import family
 from tests.kafka_helpers import (
     WorkerProcess,
     create_topics,
     forwarded_events,
     keyed_events,
     latest_records,
+    metric_values,
     produce,
     read_topic,
     unique_settings,
@@ -51,7 +51,7 @@ PARTITIONS = 2
 
 
 def processed(worker: WorkerProcess) -> float:
-    return sum(family(worker.metrics(), "distillguard_events_processed_total").values())
+    return sum(metric_values(worker.settings, "distillguard_events_processed_total"))
 
 
 def test_two_workers_split_the_input_and_score_every_event_in_place(
