@@ -20,7 +20,7 @@ Steps:
    is under 1% of the input rate or the final lag is under 5 s of traffic.
    Then traffic stops and the worker must drain (every record accepted).
 
-Traffic: one `models.simulator` scenario day (a fixed account population)
+Traffic: one `distillguard.simulator` scenario day (a fixed account population)
 repeated day after day with event time moving forward and fresh event ids,
 so the population stays bounded: growth in RSS is then a leak or an
 unbounded structure, not new accounts. (With `--fresh-accounts` every day
@@ -49,11 +49,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from models import simulator
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker, free_port
-from streams.processes import WorkerProcess
-from streams.settings import Settings
+from distillguard import simulator
+from distillguard.streams.admin import ensure_topics
+from distillguard.streams.settings import Settings
+from distillguard.testing.broker import EmbeddedBroker, free_port
+from distillguard.testing.processes import WorkerProcess
 
 RESULTS = Path(__file__).parent / "results"
 DAY = 86_400.0

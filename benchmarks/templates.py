@@ -22,8 +22,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from models import simulator
-from models.text import template_fingerprint
+from distillguard import simulator
+from distillguard.models.text_signals import template_fingerprint
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -7,11 +7,11 @@ One run, on one set of simulated events kept in memory as orjson bytes:
 2. consumes that same topic, one after another, with
    (a) a raw aiokafka consumer (`getmany` + `orjson.loads` of every value),
    (b) a bare Faust agent that only parses each event (a tiny app in a subprocess),
-   (c) the full worker (`python -m streams.cli worker`), its rate read from the
+   (c) the full worker (`python -m distillguard.streams.cli worker`), its rate read from the
        `distillguard_events_processed_total` counter on /metrics, start-up excluded,
    and, for context, (d) the detector alone in this process (`parse_event` +
-   `models.pipeline.Pipeline`, no Kafka) and (e) the floor of the worker's
-   transport: its batch consumer (`streams.batching`) with the least work a
+   `distillguard.models.detector.Detector`, no Kafka) and (e) the floor of the worker's
+   transport: its batch consumer (`distillguard.streams.batching`) with the least work a
    detector can do, parse and one table write per account per batch;
 3. latency at half of (c)'s rate: paced production with `ts` = produce wall time,
    p50/p99 of (arrival of the account's changelog record - its `last`) and of
@@ -60,10 +60,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from models import simulator
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker, free_port
-from streams.settings import HELP, Settings
+from distillguard import simulator
+from distillguard.streams.admin import ensure_topics
+from distillguard.streams.settings import HELP, Settings
+from distillguard.testing.broker import EmbeddedBroker, free_port
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,12 +225,12 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 class Worker:
-    """`python -m streams.cli worker` in its own process group."""
+    """`python -m distillguard.streams.cli worker` in its own process group."""
 
     def __init__(self, settings: Settings, work: Path, name: str) -> None:
         self.settings = settings
         self.log_path = work / f"{name}-{settings.web_port}.log"
-        self.proc = spawn([sys.executable, "-m", "streams.cli", "worker"], self.log_path,
+        self.proc = spawn([sys.executable, "-m", "distillguard", "worker"], self.log_path,
                           env=worker_env(settings), cwd=work)
         self.started = time.monotonic()
 
@@ -704,7 +704,7 @@ BARE_FAUST = textwrap.dedent('''
             count(1)
 
     if FLOOR:
-        from streams.batching import install
+        from distillguard.streams.batching import install
         install(app, {topic.get_topic_name(): floor_batch}, fetch_max_wait=0.1)
 
     if __name__ == "__main__":
@@ -716,7 +716,7 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
                floor: bool = False, state_bytes: int = 1000) -> dict[str, Any]:
     """(b) a bare Faust agent that only parses; with `floor`, (e) the batch consumer's floor.
 
-    The floor is the worker's own transport (`streams.batching`, Faust's consumer,
+    The floor is the worker's own transport (`distillguard.streams.batching`, Faust's consumer,
     tables and changelogs, the worker's fetch size) with the least work a detector
     can do: parse each event and write one `state_bytes` record per account per
     batch. No detector can be faster than this on the same transport.
@@ -760,11 +760,11 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
 
 
 def in_process(events: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """The detector alone: parse_event + Pipeline.process over the same bytes."""
-    from models.events import Rejection, parse_event
-    from models.pipeline import Pipeline
+    """The detector alone: parse_event + Detector.process over the same bytes."""
+    from distillguard.models.detector import Detector
+    from distillguard.models.events import Rejection, parse_event
 
-    pipeline = Pipeline()
+    pipeline = Detector()
     start = time.perf_counter()
     last = time.monotonic()
     alerts = 0
@@ -787,7 +787,7 @@ def parse_split(events: list[tuple[bytes, bytes]]) -> dict[str, float]:
     code already; their cost is what compiling the detector's Python could not
     remove. Timed in second passes over the same bytes, after (d).
     """
-    from models.events import Rejection, _text_signals, parse_event
+    from distillguard.models.events import Rejection, _text_signals, parse_event
 
     start = time.perf_counter()
     parsed = [parse_event(value) for _, value in events]
@@ -1212,7 +1212,7 @@ def markdown(r: dict[str, Any]) -> str:
         split = (f" = {_f(1e6 / d_run['events_per_s'], 1)} us/event, of which parse_event "
                  f"{_f(d_run['parse_us'], 1)} (its text signals, regexes and BLAKE2b over the "
                  f"prompt: {_f(d_run['text_us'], 1)})" if "parse_us" in d_run else "")
-        add(("(d) detector alone in-process (parse_event + Pipeline, no Kafka)",
+        add(("(d) detector alone in-process (parse_event + Detector, no Kafka)",
              f"{_f(d_run['events_per_s'])} ev/s{split}"))
     e = t.get("e_floor")
     if e:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.signals import Signal
-from models.text import fingerprint
+from distillguard.models.signals import Signal
+from distillguard.models.text_signals import fingerprint
 
 SEVERITIES = ("low", "medium", "high", "critical")
 ACTIONS = ("observe", "throttle", "challenge", "suspend")

@@ -21,10 +21,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.alerts import build_alert
-from models.fingerprints import Link
-from models.signals import Signal
-from models.text import fingerprint
+from distillguard.models.alerts import build_alert
+from distillguard.models.fingerprints import Link
+from distillguard.models.signals import Signal
+from distillguard.models.text_signals import fingerprint
 
 HOUR = 3600.0
 #: shared-fingerprint statistics reported as reasons: (name, organic baseline, full strength at)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from models.text import (
+from distillguard.models.text_signals import (
     FOCUS_TASKS,
     elicits_chain_of_thought,
     exact_fingerprint,

@@ -29,8 +29,8 @@ from typing import Any
 
 from datasketches import hll_sketch
 
-from models.events import Event
-from models.features import ALPHA, AccountState, misra_gries
+from distillguard.models.account_state import ALPHA, AccountState, misra_gries
+from distillguard.models.events import Event
 
 DAY = 86400.0
 #: accounts younger than this at their tick count as new (a creation cohort)
@@ -204,7 +204,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     When a key first qualifies it links all its suspects at once; afterwards
     each suspect links as its own ticks arrive, so the work per tick stays
     O(1) however large the campaign grows. `burst` is the key's MIDAS score
-    for this tick (see `models.density`).
+    for this tick (see `distillguard.models.density`).
     """
     if agg.ticks == 0:
         agg.first = agg.last = tick.ts

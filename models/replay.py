@@ -1,6 +1,6 @@
 """Backtesting without Kafka: the worker's detector over a JSON-lines log.
 
-Records go through the same parsing and the same `Pipeline` steps as in the
+Records go through the same parsing and the same `Detector` steps as in the
 worker, in file order. For a log fed to the worker through one partition in
 the same order, the account alerts and the campaign alerts are the same
 (the worker interleaves the two streams differently, and the campaign id in
@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.detector import DetectorConfig
-from models.events import Rejection, parse_event
-from models.pipeline import Pipeline
+from distillguard.models.accounts import DetectorConfig
+from distillguard.models.detector import Detector
+from distillguard.models.events import Rejection, parse_event
 
 
 @dataclass
@@ -30,9 +30,9 @@ class ReplayStats:
 
 def replay(lines: Iterable[bytes], config: DetectorConfig | None = None,
            stats: ReplayStats | None = None,
-           pipeline: Pipeline | None = None) -> Iterator[dict[str, Any]]:
+           pipeline: Detector | None = None) -> Iterator[dict[str, Any]]:
     """Yield the alerts the worker would send for these records, in order."""
-    pipeline = pipeline or Pipeline(config)
+    pipeline = pipeline or Detector(config)
     stats = stats if stats is not None else ReplayStats()
     for line in lines:
         line = line.rstrip(b"\r\n")

@@ -7,7 +7,7 @@ of every account on this worker. The population model only speaks after a
 warm-up of `warmup` ticks, before which its trees have seen too little to
 say what is normal.
 
-Calibration: the logit's bias and weights (see `models.signals.RAMPS`) are
+Calibration: the logit's bias and weights (see `distillguard.models.signals.RAMPS`) are
 set so that the machine-like signals alone (what batch pipelines and
 server-side apps show) stay below 0.25, content signals of one kind reach
 about 0.5, and the full extraction pattern exceeds 0.95. `benchmarks/`
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from river import anomaly, compose, preprocessing
 
-from models.features import AccountState, features
-from models.feedback import LabelModel
-from models.signals import Ramp, Signal, signals
+from distillguard.models.account_state import AccountState, features
+from distillguard.models.feedback import LabelModel
+from distillguard.models.signals import Ramp, Signal, signals
 
 #: logit bias: with no signal at all the score is sigmoid(-5) = 0.007
 BIAS = -5.0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from models.features import AccountState, hour_coverage
+from distillguard.models.account_state import AccountState, hour_coverage
 
 
 @dataclass(slots=True)

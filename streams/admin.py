@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from streams.security import KafkaSecurity
+from distillguard.streams.security import KafkaSecurity
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.security import KafkaSecurity
+from distillguard.streams.security import KafkaSecurity
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ that owns its table partition. Scoring runs the detector and sends its score
 ticks, packed, to a topic partitioned by fingerprint key (each tick once per
 partition, naming the keys it holds there), where `aggregate` keeps the
 fingerprint aggregates and sends links to the one-partition topic of
-`campaigns`. All four steps take whole fetched batches (streams.batching).
-Prompt text never leaves `models.events.parse_event`.
+`campaigns`. All four steps take whole fetched batches (distillguard.streams.batching).
+Prompt text never leaves `distillguard.models.events.parse_event`.
 """
 
 from __future__ import annotations
@@ -34,18 +34,18 @@ from faust.serializers import codecs
 from faust.types import Message
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from models.campaigns import CampaignGraph
-from models.density import EdgeBurst
-from models.detector import MODEL_VERSION, Detector
-from models.events import Event, Rejection, parse_event
-from models.feedback import Feedback, parse_feedback
-from models.fingerprints import Link, Tick, applied, fold
-from streams import metrics
-from streams.batching import BatchConsumer, install
-from streams.expiry import Sweeper
-from streams.recovery import committed_offset, replay_log
-from streams.security import KafkaSecurity
-from streams.settings import Settings
+from distillguard.models.accounts import MODEL_VERSION, AccountScorer
+from distillguard.models.campaigns import CampaignGraph
+from distillguard.models.density import EdgeBurst
+from distillguard.models.events import Event, Rejection, parse_event
+from distillguard.models.feedback import Feedback, parse_feedback
+from distillguard.models.fingerprints import Link, Tick, applied, fold
+from distillguard.streams import metrics
+from distillguard.streams.batching import BatchConsumer, install
+from distillguard.streams.expiry import Sweeper
+from distillguard.streams.recovery import committed_offset, replay_log
+from distillguard.streams.security import KafkaSecurity
+from distillguard.streams.settings import Settings
 
 
 class OrjsonCodec(codecs.Codec):
@@ -98,12 +98,12 @@ class Service:
     aggregate: faust.types.AgentT
     campaigns: faust.types.AgentT
     feedback: faust.types.AgentT
-    detector: Detector
+    detector: AccountScorer
     graph: CampaignGraph
 
 
 def build_app(settings: Settings) -> Service:
-    """A Faust app wired to `settings`; `streams.cli` runs `.app` as a worker."""
+    """A Faust app wired to `settings`; `distillguard.streams.cli` runs `.app` as a worker."""
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
@@ -150,7 +150,7 @@ def build_app(settings: Settings) -> Service:
     fingerprints = app.Table("fingerprints", default=None, partitions=settings.partitions,
                              value_type=bytes)
     campaign_of = app.GlobalTable("campaign-of", default=None, partitions=1)
-    detector = Detector(settings.detector_config(), campaign_of=campaign_of.get)
+    detector = AccountScorer(settings.detector_config(), campaign_of=campaign_of.get)
     graph = CampaignGraph(model_version=MODEL_VERSION)
     link_rule = settings.link_rule()
     density = EdgeBurst()  # in memory: sketches of this worker's fingerprint partitions
@@ -221,7 +221,7 @@ def build_app(settings: Settings) -> Service:
                 metrics.RECORDS.labels("rejected").inc()
                 await dead_letter(msg, msg.value, parsed)
                 continue
-            parsed.src = [msg.partition, msg.offset]  # see models.features.seen_before
+            parsed.src = [msg.partition, msg.offset]  # see account_state.seen_before
             partition = partition_of(parsed.account_id.encode())
             if direct and partition == msg.partition:
                 here.append((parsed, msg))
@@ -350,7 +350,7 @@ def build_app(settings: Settings) -> Service:
     idle_fingerprints = Sweeper(fingerprints, settings.idle_horizon, partition_of)
 
     # The agents subscribe the topics. A running worker hands their records to the
-    # handlers a fetched batch at a time (streams.batching); under Faust's test
+    # handlers a fetched batch at a time (distillguard.streams.batching); under Faust's test
     # context they arrive one by one.
     @app.agent(source)
     async def ingest(stream: faust.StreamT) -> None:

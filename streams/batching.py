@@ -27,8 +27,8 @@ waits a broker round-trip whenever its partition's batch is full, so on a
 busy machine offsets were committed with up to 2,000 changelog records still
 unsent (seen once on Apache Kafka: 14,941 committed records not in the table).
 A crash re-delivers what was not committed; the handlers drop what they had
-applied already (see `models.features.seen_before` and
-`models.fingerprints.applied`). A handler that raises stops the worker without
+applied already (see `distillguard.models.account_state.seen_before` and
+`distillguard.models.fingerprints.applied`). A handler that raises stops the worker without
 acking the batch: nothing is committed past it.
 
 Tests: tests/test_batching.py (the guarantee, against a real broker) and

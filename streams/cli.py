@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from streams.security import KafkaSecurity
-from streams.settings import Settings, add_arguments, from_sources
+from distillguard.streams.security import KafkaSecurity
+from distillguard.streams.settings import Settings, add_arguments, from_sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,7 +102,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     import faust
 
-    from streams.app import build_app
+    from distillguard.streams.app import build_app
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -142,7 +142,7 @@ def _create_internal_topics(app: object, bootstrap_servers: str) -> str | None:
 
     from aiokafka.errors import KafkaConnectionError, KafkaError
 
-    from streams.admin import ensure_topics, internal_topics
+    from distillguard.streams.admin import ensure_topics, internal_topics
 
     topics = internal_topics(app)
     deadline = time.monotonic() + BROKER_WAIT_SECONDS
@@ -174,13 +174,13 @@ def _create_internal_topics(app: object, bootstrap_servers: str) -> str | None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.demo import run_demo
+    from distillguard.streams.demo import run_demo
 
     return run_demo(settings, scenario=args.scenario, timeout=args.timeout)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from models.replay import ReplayStats, replay
+    from distillguard.models.replay import ReplayStats, replay
 
     stats = ReplayStats()
     try:
@@ -204,7 +204,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _alerts(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
-    from streams.alert_consumer import Decision, follow_alerts
+    from distillguard.streams.alert_consumer import Decision, follow_alerts
 
     async def show(decision: Decision) -> None:
         sys.stdout.buffer.write(orjson.dumps(asdict(decision)) + b"\n")
@@ -221,7 +221,7 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
-    from models import simulator
+    from distillguard import simulator
 
     if args.list:
         for name, cfg in simulator.SCENARIOS.items():
@@ -237,7 +237,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.days is not None:
         cfg = replace(cfg, days=args.days)
     if args.topic:
-        from streams.produce import produce_events
+        from distillguard.testing.produce import produce_events
 
         n = asyncio.run(produce_events(settings.bootstrap_servers, args.topic,
                                        simulator.generate(cfg)))
@@ -249,6 +249,3 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     print(f"simulate: {n} events of scenario {args.scenario!r}", file=sys.stderr)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,13 +30,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from models import simulator
-from streams.admin import ensure_topics, internal_topics
-from streams.app import build_app
-from streams.broker import EmbeddedBroker, free_port
-from streams.processes import stop_group
-from streams.produce import produce_events
-from streams.settings import Settings, as_environment
+from distillguard import simulator
+from distillguard.streams.admin import ensure_topics, internal_topics
+from distillguard.streams.app import build_app
+from distillguard.streams.settings import Settings, as_environment
+from distillguard.testing.broker import EmbeddedBroker, free_port
+from distillguard.testing.processes import stop_group
+from distillguard.testing.produce import produce_events
 
 
 @dataclass
@@ -147,7 +147,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def _start_worker(settings: Settings, log_path: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **as_environment(settings)}
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "distillguard", "worker"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 

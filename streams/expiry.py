@@ -23,7 +23,7 @@ from typing import Any
 import faust
 import orjson
 
-from streams import metrics
+from distillguard.streams import metrics
 
 
 class Sweeper:

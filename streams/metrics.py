@@ -87,8 +87,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 def _precreate() -> None:
     """Create every known label set at zero, so `rate()` sees the first increment too."""
-    from models.alerts import ACTIONS, SEVERITIES
-    from models.events import REASONS
+    from distillguard.models.alerts import ACTIONS, SEVERITIES
+    from distillguard.models.events import REASONS
 
     for result in ("accepted", "rejected"):
         RECORDS.labels(result)

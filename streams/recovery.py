@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.security import KafkaSecurity
+from distillguard.streams.security import KafkaSecurity
 
 logger = logging.getLogger(__name__)
 

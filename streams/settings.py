@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from models.alerts import Thresholds
-from models.detector import DetectorConfig
-from models.fingerprints import LinkRule
+from distillguard.models.accounts import DetectorConfig
+from distillguard.models.alerts import Thresholds
+from distillguard.models.fingerprints import LinkRule
 
 
 @dataclass(frozen=True, slots=True)

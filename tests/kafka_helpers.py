@@ -1,6 +1,6 @@
 """Helpers for tests against a real broker: a worker process, producing, reading topics back.
 
-`WorkerProcess` lives in `streams.processes` (the benchmarks use it too) and is re-exported.
+`WorkerProcess` lives in `distillguard.testing.processes` (benchmarks use it too), re-exported.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from streams.admin import ensure_topics
-from streams.broker import free_port
-from streams.processes import WorkerProcess, family, scrape_metrics
-from streams.settings import Settings
+from distillguard.streams.admin import ensure_topics
+from distillguard.streams.settings import Settings
+from distillguard.testing.broker import free_port
+from distillguard.testing.processes import WorkerProcess, family, scrape_metrics
 
 
 def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:

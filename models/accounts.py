@@ -1,0 +1,132 @@
+"""The per-account detector: the one code path both the worker and `replay` run.
+
+`AccountScorer.process` takes a validated event and the account's stored record
+(or None), and returns the updated record and any alerts. The caller owns
+storage: the Faust worker keeps records in a changelogged table, `replay`
+in a dict. Both feed events in the same order, so both produce the same
+alerts; the population model is the only state outside the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from distillguard.models.account_state import AccountState, features, seen_before, update
+from distillguard.models.alerts import Thresholds, build_alert
+from distillguard.models.events import Event
+from distillguard.models.feedback import Feedback, LabelModel
+from distillguard.models.fingerprints import Tick, make_tick
+from distillguard.models.scoring import PopulationModel, score_account
+
+MODEL_VERSION = "distillguard-0.1/logit-rules-1+hst"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Detection settings; every one has a flag and environment variable in the worker."""
+
+    tick_events: int = 10        # score an account every this many of its events...
+    tick_seconds: float = 3600.0  # ...or when this much event time passed since its last tick
+    min_events: int = 10         # no score before an account has this many events
+    warmup: int = 500            # population-model ticks before it contributes
+    late_tolerance: float = 3600.0  # seconds an event may lag its account's latest and still
+    #                                 count in the timing statistics (see features.update)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one event did: the record to store (None: unchanged) and alerts to send."""
+
+    record: dict[str, Any] | None
+    alerts: list[dict[str, Any]]
+    duplicate: bool = False
+    late: bool = False        # beyond the late tolerance: kept out of the timing statistics
+    tick: Tick | None = None  # set when the event triggered a score tick
+
+
+class AccountScorer:
+    """Per-account scoring. `campaign_of` names an account's campaign for its alerts' evidence."""
+
+    def __init__(self, config: DetectorConfig | None = None,
+                 campaign_of: Callable[[str], str | None] | None = None) -> None:
+        self.config = config or DetectorConfig()
+        self.population = PopulationModel(warmup=self.config.warmup)
+        self.labels = LabelModel()
+        self.campaign_of = campaign_of
+
+    def apply_feedback(self, fb: Feedback, record: dict[str, Any] | None) -> dict[str, Any]:
+        """Record an analyst's word on an account; labels train the label model.
+
+        Only analyst labels reach the label model, never the detector's own alerts.
+        """
+        state = AccountState.from_dict(record) if record else AccountState()
+        state.label = fb.label
+        if fb.allowlists:
+            state.allow, state.sev = True, -1
+        elif fb.label == "extraction":
+            state.allow = False
+        if state.n:
+            self.labels.learn(features(state), fb.label == "extraction")
+        return state.as_dict()
+
+    def process(self, ev: Event, record: dict[str, Any] | None) -> Outcome:
+        state = AccountState.from_dict(record) if record else AccountState()
+        if seen_before(state, ev):
+            return Outcome(None, [], duplicate=True)
+        late = update(state, ev, self.config.late_tolerance)
+        alerts: list[dict[str, Any]] = []
+        tick = None
+        if self._tick_due(state, ev.ts):
+            tick = make_tick(ev, state, self._tick(state, ev, alerts))
+        return Outcome(state.as_dict(), alerts, late=late, tick=tick)
+
+    def _tick_due(self, state: AccountState, ts: float) -> bool:
+        cfg = self.config
+        if state.n < cfg.min_events:
+            return False
+        return state.n - state.tick_n >= cfg.tick_events or ts - state.tick_ts >= cfg.tick_seconds
+
+    def _tick(self, state: AccountState, ev: Event, alerts: list[dict[str, Any]]) -> float:
+        state.tick_n, state.tick_ts = state.n, max(state.tick_ts, ev.ts)
+        score = score_account(state, self.population, self.labels)
+        state.score = score.value
+        if state.allow:  # allow-listed: scored for the record, silent, and no campaign suspect
+            return 0.0
+        thresholds = self.config.thresholds
+        if score.value < thresholds.reset_below:
+            state.sev = -1
+            return score.value
+        sev = thresholds.severity(score.value)
+        if sev > state.sev:
+            if state.sev < 0:
+                state.episode = ev.ts
+            state.sev = sev
+            alerts.append(build_alert(
+                kind="account",
+                subject=ev.account_id,
+                accounts=[ev.account_id],
+                account_count=1,
+                score=score.value,
+                severity=sev,
+                episode_start=state.episode,
+                reasons=score.reasons,
+                evidence=self._evidence(state, ev.account_id),
+                ts=ev.ts,
+                first_seen=state.first,
+                events_seen=state.n,
+                model_version=MODEL_VERSION,
+            ))
+        return score.value
+
+
+    def _evidence(self, state: AccountState, account: str) -> dict[str, Any]:
+        """Fingerprints and counts an analyst can check; never text."""
+        return {
+            "window": [state.first, state.last],
+            "top_templates": [{"template_fp": fp, "count": c} for fp, c in state.tpl],
+            "system_fp": state.sys_fp or None,
+            "campaign_id": self.campaign_of(account) if self.campaign_of else None,
+        }

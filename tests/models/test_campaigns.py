@@ -1,0 +1,155 @@
+"""Fingerprint aggregates, the link rule and campaign formation, with plain calls."""
+
+from __future__ import annotations
+
+from distillguard.models.campaigns import CampaignGraph, CampaignRule
+from distillguard.models.feedback import LabelModel, parse_feedback
+from distillguard.models.fingerprints import (
+    FingerprintAggregate,
+    LinkRule,
+    Tick,
+    network_of,
+    update_aggregate,
+)
+
+RULE = LinkRule(member_score=0.35, min_accounts=5, min_share=0.5)
+HOUR = 3600.0
+
+
+def tick(account: str, score: float, ts: float = 0.0, *keys: str) -> Tick:
+    return Tick(account, ts, score, 20, keys, False)
+
+
+def feed(agg: FingerprintAggregate, key: str, ticks: list[Tick]) -> list:
+    return [link for t in ticks if (link := update_aggregate(agg, key, t, RULE))]
+
+
+def test_key_links_only_when_suspects_dominate() -> None:
+    agg = FingerprintAggregate()
+    links = feed(agg, "tpl:x", [tick(f"s{i}", 0.9) for i in range(5)])
+    assert len(links) == 1 and {a for a, _, _ in links[0].accounts} == {f"s{i}" for i in range(5)}
+    assert feed(agg, "tpl:x", [tick("s0", 0.9)])[0].accounts == (("s0", 0.9, 20),)
+
+
+def test_university_nat_never_links() -> None:
+    """150 students behind one IP, two of them suspicious: sharing alone is innocent."""
+    agg = FingerprintAggregate()
+    ticks = [tick(f"student{i}", 0.05) for i in range(150)]
+    ticks += [tick(f"odd{i}", 0.9) for i in range(6)]
+    assert feed(agg, "net:10.1.2.0/24", ticks) == []
+    assert 140 < agg.distinct_accounts() < 170  # HLL estimate
+
+
+def test_popular_sdk_with_a_campaign_inside_does_not_link() -> None:
+    agg = FingerprintAggregate()
+    ticks = [tick(f"user{i}", 0.1) for i in range(400)] + [tick(f"c{i}", 0.95) for i in range(50)]
+    assert feed(agg, "ua:sdk", ticks) == []
+
+
+def test_suspect_falls_out_when_its_score_drops() -> None:
+    agg = FingerprintAggregate()
+    feed(agg, "k", [tick(f"s{i}", 0.9) for i in range(5)])
+    feed(agg, "k", [tick("s0", 0.1)])
+    assert "s0" not in agg.suspects and agg.linked is False
+
+
+def test_network_of() -> None:
+    assert network_of("192.0.2.77") == "192.0.2.0/24"
+    assert network_of("2001:db8:1:2::5") == "2001:db8:1::/48"
+    assert network_of("not-an-ip") is None
+
+
+def link(key: str, accounts: list[str], ts: float = 0.0):
+    from distillguard.models.fingerprints import Link
+
+    return Link(key, ts, tuple((a, 0.9, 30) for a in accounts))
+
+
+def test_one_operation_one_id_across_keys() -> None:
+    graph = CampaignGraph(CampaignRule())
+    alerts = graph.add(link("asn:1", [f"a{i}" for i in range(5)]))
+    first_id = alerts[0]["subject"]
+    assert alerts[0]["severity"] == "low" and alerts[0]["kind"] == "campaign"
+    graph.add(link("asn:2", [f"b{i}" for i in range(5)], ts=10))
+    graph.add(link("tpl:t", ["a0", "b0"], ts=20))  # a shared template bridges the two ASNs
+    assert graph.campaign_of("a3") == graph.campaign_of("b3") == first_id
+    assert len(graph.campaigns()) == 1
+
+
+def test_severity_ladder_needs_size_and_time() -> None:
+    graph = CampaignGraph(CampaignRule())
+    sevs = [a["severity"] for a in graph.add(link("k", [f"a{i}" for i in range(120)]))]
+    assert sevs == ["medium"]  # 120 accounts at once, but no time active yet
+    sevs = [a["severity"] for a in graph.add(link("k", ["a0"], ts=13 * HOUR))]
+    assert sevs == ["critical"]
+    assert graph.add(link("k", ["a1"], ts=14 * HOUR)) == []  # same severity: nothing
+
+
+def test_campaign_alert_names_members_and_evidence() -> None:
+    graph = CampaignGraph(CampaignRule())
+    alert = graph.add(link("pay:p", [f"a{i}" for i in range(7)]))[0]
+    assert alert["accounts"] == sorted(f"a{i}" for i in range(7)) and alert["account_count"] == 7
+    assert alert["evidence"]["linking_keys"] == ["pay:p"]
+    assert [r["contribution"] for r in alert["reasons"]] == sorted(
+        (r["contribution"] for r in alert["reasons"]), reverse=True)
+
+
+def test_allowlist_and_removal() -> None:
+    graph = CampaignGraph(CampaignRule())
+    cid = graph.add(link("k", [f"a{i}" for i in range(5)]))[0]["subject"]
+    graph.remove_account("a0")
+    assert graph.campaign_of("a1") == cid
+    assert graph.allowlist(cid) and not graph.allowlist("camp-unknown")
+    assert graph.add(link("k", [f"a{i}" for i in range(30)], ts=5)) == []
+
+
+def test_parse_feedback() -> None:
+    fb = parse_feedback(b'{"account_id": "a", "label": "benign", "allowlist": true, "ts": 1}')
+    assert not isinstance(fb, str) and fb.allowlists and fb.subject_kind == "account"
+    assert parse_feedback(b'{"campaign_id": "c", "label": "extraction", "ts": 2}').label == \
+        "extraction"  # type: ignore[union-attr]
+    assert parse_feedback(b"nope") == "invalid_json"
+    assert parse_feedback(b'{"account_id": "a", "campaign_id": "c", "label": "benign", "ts": 1}') \
+        == "missing_field"
+    assert parse_feedback(b'{"account_id": "a", "label": "maybe", "ts": 1}') == "bad_value"
+    assert parse_feedback(b'{"account_id": "a", "label": "benign", "ts": "x"}') == "bad_timestamp"
+
+
+def test_label_model_learns_only_when_both_classes_seen() -> None:
+    model = LabelModel(min_per_class=3)
+    bad, good = {"cot": 0.9, "focus": 0.9}, {"cot": 0.0, "focus": 0.2}
+    for _ in range(3):
+        model.learn(bad, True)
+    assert model.probability(bad) is None
+    for _ in range(20):
+        model.learn(good, False)
+        model.learn(bad, True)
+    assert model.probability(bad) > 0.5 > model.probability(good)  # type: ignore[operator]
+
+
+def test_midas_burst_scores_a_sudden_crowd_on_one_key() -> None:
+    from distillguard.models.density import EdgeBurst
+
+    burst = EdgeBurst()
+    steady = crowd = 0.0
+    for hour in range(48):
+        for i in range(5):
+            steady = burst.score("asn:steady", hour * HOUR + i)
+        burst.score("tpl:new", hour * HOUR + 30)
+    for i in range(300):
+        crowd = burst.score("tpl:new", 48 * HOUR + i)
+    steady = burst.score("asn:steady", 48 * HOUR + 400)
+    assert crowd > 1000 > 10 > steady
+
+
+def test_aggregate_stats_show_synchrony_cohorts_and_model_moves() -> None:
+    agg = FingerprintAggregate()
+    for i in range(40):  # lockstep: a new account ticks every 10 s, all on the new model
+        t = Tick(f"c{i}", 1000.0 + 10 * i, 0.9, 20, ("asn:9", "tpl:t1"), True,
+                 "frontier-4" if i < 5 else "frontier-5")
+        update_aggregate(agg, "asn:9", t, RULE)
+    stats = agg.stats()
+    assert stats["timing_synchrony"] > 0.8
+    assert stats["new_account_share"] == 1.0
+    assert stats["newest_model_share"] > 0.7
+    assert stats["template_concentration"] == 1.0
