@@ -41,11 +41,10 @@ import orjson
 from distillguard import simulator
 from distillguard.models.account_state import AccountState, features
 from distillguard.models.detector import Detector
-from distillguard.models.events import Event, parse_event
+from distillguard.models.events import DAY, Event, parse_event
 from distillguard.models.scoring import PopulationModel
 
 RESULTS = Path(__file__).parent / "results"
-DAY = 86400.0
 FPRS = (0.001, 0.01)
 
 

@@ -50,13 +50,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from distillguard import simulator
+from distillguard.models.events import DAY
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.settings import Settings
 from distillguard.testing.broker import EmbeddedBroker, free_port
 from distillguard.testing.processes import WorkerProcess
 
 RESULTS = Path(__file__).parent / "results"
-DAY = 86_400.0
 #: one simulated day of a mid-sized tenant: ~30k events, a loud harvester, a quiet campaign
 SCENARIO = simulator.SimConfig(seed=5, days=1.0, organic_accounts=300, loud_accounts=2,
                                hydra_accounts=30)

@@ -20,10 +20,8 @@ import zlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from distillguard.models.events import Event
+from distillguard.models.events import DAY, HOUR, Event
 
-HOUR = 3600.0
-DAY = 86400.0
 #: weight of the newest observation in the exponentially weighted shares
 ALPHA = 0.05
 #: decay time of the hour-of-day histogram: coverage reflects the last few days

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distillguard.models.alerts import build_alert
+from distillguard.models.events import HOUR
 from distillguard.models.fingerprints import Link
 from distillguard.models.signals import Signal
 from distillguard.models.text_signals import fingerprint
 
-HOUR = 3600.0
 #: shared-fingerprint statistics reported as reasons: (name, organic baseline, full strength at)
 KEY_SIGNALS = (
     ("timing_synchrony", 0.05, 0.5),

@@ -26,6 +26,9 @@ from distillguard.models.text_signals import (
     template_fingerprint,
 )
 
+#: event-time units (event times are epoch seconds)
+HOUR = 3600.0
+DAY = 86400.0
 #: records larger than this are dead-lettered unread (contract: 1 MiB)
 MAX_RECORD_BYTES = 1 << 20
 #: event times outside [2000-01-01, 2100-01-01) are not plausible request times

@@ -30,9 +30,8 @@ from typing import Any
 from datasketches import hll_sketch
 
 from distillguard.models.account_state import ALPHA, AccountState, misra_gries
-from distillguard.models.events import Event
+from distillguard.models.events import DAY, Event
 
-DAY = 86400.0
 #: accounts younger than this at their tick count as new (a creation cohort)
 NEW_ACCOUNT_AGE = 14 * DAY
 #: HLL precision: 2^10 registers, about 3% error, at most ~1 KiB

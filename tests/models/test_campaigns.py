@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
+from distillguard.models.events import HOUR
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
     FingerprintAggregate,
@@ -13,7 +14,6 @@ from distillguard.models.fingerprints import (
 )
 
 RULE = LinkRule(member_score=0.35, min_accounts=5, min_share=0.5)
-HOUR = 3600.0
 
 
 def tick(account: str, score: float, ts: float = 0.0, *keys: str) -> Tick:
