@@ -10,7 +10,7 @@ One run, on one set of simulated events kept in memory as orjson bytes:
    (c) the full worker (`python -m distillguard.streams.cli worker`), its rate read from the
        `distillguard_events_processed_total` counter on /metrics, start-up excluded,
    and, for context, (d) the detector alone in this process (`parse_event` +
-   `distillguard.models.detector.Detector`, no Kafka) and (e) the floor of the worker's
+   `distillguard.models.replay.Backtest`, no Kafka) and (e) the floor of the worker's
    transport: its batch consumer (`distillguard.streams.batching`) with the least work a
    detector can do, parse and one table write per account per batch;
 3. latency at half of (c)'s rate: paced production with `ts` = produce wall time,
@@ -62,7 +62,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from distillguard import simulator
 from distillguard.streams.admin import ensure_topics
-from distillguard.streams.settings import HELP, Settings
+from distillguard.streams.settings import Settings, as_environment
 from distillguard.testing.broker import EmbeddedBroker, free_port
 
 RESULTS = Path(__file__).parent / "results"
@@ -219,7 +219,7 @@ EXTRA_WORKER_ENV: dict[str, str] = {}
 
 def worker_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({spec.env: str(getattr(settings, name)) for name, spec in HELP.items()})
+    env.update(as_environment(settings))
     env.update(EXTRA_WORKER_ENV)
     return env
 
@@ -760,11 +760,11 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
 
 
 def in_process(events: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """The detector alone: parse_event + Detector.process over the same bytes."""
-    from distillguard.models.detector import Detector
+    """The detector alone: parse_event + Backtest.process over the same bytes."""
     from distillguard.models.events import Rejection, parse_event
+    from distillguard.models.replay import Backtest
 
-    pipeline = Detector()
+    pipeline = Backtest()
     start = time.perf_counter()
     last = time.monotonic()
     alerts = 0
@@ -1212,7 +1212,7 @@ def markdown(r: dict[str, Any]) -> str:
         split = (f" = {_f(1e6 / d_run['events_per_s'], 1)} us/event, of which parse_event "
                  f"{_f(d_run['parse_us'], 1)} (its text signals, regexes and BLAKE2b over the "
                  f"prompt: {_f(d_run['text_us'], 1)})" if "parse_us" in d_run else "")
-        add(("(d) detector alone in-process (parse_event + Detector, no Kafka)",
+        add(("(d) detector alone in-process (parse_event + Backtest, no Kafka)",
              f"{_f(d_run['events_per_s'])} ev/s{split}"))
     e = t.get("e_floor")
     if e:

@@ -1,4 +1,4 @@
-"""The per-account detector: the one code path both the worker and `replay` run.
+"""Account scoring, the detector's first step: an account's state, score ticks and alerts.
 
 `AccountScorer.process` takes a validated event and the account's stored record
 (or None), and returns the updated record and any alerts. The caller owns
@@ -10,30 +10,18 @@ alerts; the population model is the only state outside the records.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from distillguard.models.account_state import AccountState, features, seen_before, update
-from distillguard.models.alerts import Thresholds, build_alert
+from distillguard.models.alerts import build_alert
+from distillguard.models.config import DetectorConfig
 from distillguard.models.events import Event
 from distillguard.models.feedback import Feedback, LabelModel
 from distillguard.models.fingerprints import Tick, make_tick
 from distillguard.models.scoring import PopulationModel, score_account
 
 MODEL_VERSION = "distillguard-0.1/logit-rules-1+hst"
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorConfig:
-    """Detection settings; every one has a flag and environment variable in the worker."""
-
-    tick_events: int = 10        # score an account every this many of its events...
-    tick_seconds: float = 3600.0  # ...or when this much event time passed since its last tick
-    min_events: int = 10         # no score before an account has this many events
-    warmup: int = 500            # population-model ticks before it contributes
-    late_tolerance: float = 3600.0  # seconds an event may lag its account's latest and still
-    #                                 count in the timing statistics (see features.update)
-    thresholds: Thresholds = field(default_factory=Thresholds)
 
 
 @dataclass(slots=True)
@@ -53,6 +41,7 @@ class AccountScorer:
     def __init__(self, config: DetectorConfig | None = None,
                  campaign_of: Callable[[str], str | None] | None = None) -> None:
         self.config = config or DetectorConfig()
+        self.thresholds = self.config.thresholds()
         self.population = PopulationModel(warmup=self.config.warmup)
         self.labels = LabelModel()
         self.campaign_of = campaign_of
@@ -95,7 +84,7 @@ class AccountScorer:
         state.score = score.value
         if state.allow:  # allow-listed: scored for the record, silent, and no campaign suspect
             return 0.0
-        thresholds = self.config.thresholds
+        thresholds = self.thresholds
         if score.value < thresholds.reset_below:
             state.sev = -1
             return score.value

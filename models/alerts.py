@@ -22,18 +22,19 @@ ACTIONS = ("observe", "throttle", "challenge", "suspend")
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Score at which each severity starts, and below which an episode ends."""
+    """Score at which each severity starts, and below which an episode ends.
 
-    low: float = 0.5
-    medium: float = 0.7
-    high: float = 0.85
-    critical: float = 0.95
-    reset_below: float = 0.3
+    Built by `DetectorConfig.thresholds`, which declares and checks the values.
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.reset_below <= self.low <= self.medium <= self.high <= self.critical <= 1:
-            raise ValueError("thresholds must satisfy 0 <= reset_below <= low <= medium <= "
-                             "high <= critical <= 1")
+    >>> Thresholds(low=0.5, medium=0.7, high=0.85, critical=0.95, reset_below=0.3).severity(0.8)
+    1
+    """
+
+    low: float
+    medium: float
+    high: float
+    critical: float
+    reset_below: float
 
     def severity(self, score: float) -> int:
         """Index into SEVERITIES of the highest severity reached, -1 for none."""

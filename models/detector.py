@@ -1,75 +1,74 @@
-"""The whole detector in one process: accounts, fingerprint aggregates, campaigns.
+"""The whole detector as three steps over caller-owned storage: the one detection path.
 
-The worker runs the same three steps as three Faust agents connected by
-topics (accounts keyed by account, aggregates keyed by fingerprint, the
-campaign graph on one partition). `Detector` chains them with plain calls,
-for `replay`, the benchmarks and tests; records live in dicts instead of
-tables.
+1. `score`: an account's event against its stored record (per account),
+2. `aggregate`: a score tick into one fingerprint key's aggregate (per key),
+3. `link`: a link from a key into the campaign graph (one place for all).
+
+The Faust worker runs each step in the agent that owns its storage (a table
+partitioned by account, one partitioned by key, the graph on the links
+topic's one partition, see `distillguard.streams.handlers`); `Backtest`
+(`distillguard.models.replay`) chains the same calls over dicts. Both build
+the detector from one `DetectorConfig`, so every setting reaches both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-from distillguard.models.accounts import MODEL_VERSION, AccountScorer, DetectorConfig, Outcome
+from distillguard.models.accounts import MODEL_VERSION, AccountScorer, Outcome
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
+from distillguard.models.config import DetectorConfig
 from distillguard.models.density import EdgeBurst
 from distillguard.models.events import Event
 from distillguard.models.feedback import Feedback
-from distillguard.models.fingerprints import Link, LinkRule, Tick, fold
+from distillguard.models.fingerprints import Link, Tick, fold
 
-
-@dataclass(slots=True)
-class Step:
-    """What one event did across the pipeline."""
-
-    outcome: Outcome
-    campaign_alerts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def alerts(self) -> list[dict[str, Any]]:
-        return self.outcome.alerts + self.campaign_alerts
-
-
-def links_for(tick: Tick, aggregates: dict[str, dict[str, Any]], rule: LinkRule,
-              density: EdgeBurst) -> list[Link]:
-    """Update every aggregate the tick names (a dict stands in for the table)."""
-    links = []
-    for key in tick.keys:
-        burst = density.score(key, tick.ts)
-        aggregates[key], link = fold(aggregates.get(key), key, tick, rule, burst)
-        if link is not None:
-            links.append(link)
-    return links
+Record = dict[str, Any]
 
 
 class Detector:
-    def __init__(self, config: DetectorConfig | None = None, link_rule: LinkRule | None = None,
-                 campaign_rule: CampaignRule | None = None) -> None:
+    """The detector's steps and the models they share; storage stays with the caller.
+
+    `campaign_of` names an account's campaign in its alerts' evidence; by
+    default the graph's own answer (the worker passes its global table's).
+    """
+
+    def __init__(self, config: DetectorConfig | None = None,
+                 campaign_rule: CampaignRule | None = None,
+                 campaign_of: Callable[[str], str | None] | None = None) -> None:
+        self.config = config or DetectorConfig()
         self.graph = CampaignGraph(campaign_rule, MODEL_VERSION)
-        self.detector = AccountScorer(config, campaign_of=self.graph.campaign_of)
-        self.link_rule = link_rule or LinkRule()
-        self.accounts: dict[str, dict[str, Any]] = {}
-        self.aggregates: dict[str, dict[str, Any]] = {}
-        self.density = EdgeBurst()
+        self.accounts = AccountScorer(self.config, campaign_of or self.graph.campaign_of)
+        self.link_rule = self.config.link_rule()
+        self.density = EdgeBurst()  # in memory: sketches of the keys this process folds
 
-    def feedback(self, fb: Feedback) -> None:
-        """Apply an analyst's feedback, as the worker's feedback agent does."""
-        if fb.subject_kind == "campaign":
-            if fb.allowlists:
-                self.graph.allowlist(fb.subject)
+    def score(self, ev: Event, record: Record | None) -> Outcome:
+        """Step 1: one event of an account, against the account's stored record."""
+        return self.accounts.process(ev, record)
+
+    def aggregate(self, tick: Tick, key: str, record: Record | None,
+                  offset: int = -1) -> tuple[Record, Link | None]:
+        """Step 2: one tick into key's stored aggregate; the new record and any link.
+
+        `offset` is the tick's position in its partition, for redelivery checks
+        (`distillguard.models.fingerprints.applied`); -1 where there is none.
+        """
+        return fold(record, key, tick, self.link_rule, self.density.score(key, tick.ts), offset)
+
+    def link(self, link: Link) -> list[dict[str, Any]]:
+        """Step 3: a link into the campaign graph; the campaign alerts it causes."""
+        return self.graph.add(link)
+
+    def account_feedback(self, fb: Feedback, record: Record | None) -> Record:
+        """An analyst's word on an account, into its record (where its events are scored)."""
+        return self.accounts.apply_feedback(fb, record)
+
+    def graph_feedback(self, fb: Feedback) -> None:
+        """An allow-list reaching the campaign graph: the account or campaign stops linking."""
+        if not fb.allowlists:
             return
-        self.accounts[fb.subject] = self.detector.apply_feedback(fb, self.accounts.get(fb.subject))
-        if fb.allowlists:
+        if fb.subject_kind == "campaign":
+            self.graph.allowlist(fb.subject)
+        else:
             self.graph.remove_account(fb.subject)
-
-    def process(self, ev: Event) -> Step:
-        outcome = self.detector.process(ev, self.accounts.get(ev.account_id))
-        if outcome.record is not None:
-            self.accounts[ev.account_id] = outcome.record
-        step = Step(outcome)
-        if outcome.tick is not None:
-            for link in links_for(outcome.tick, self.aggregates, self.link_rule, self.density):
-                step.campaign_alerts.extend(self.graph.add(link))
-        return step

@@ -44,11 +44,14 @@ SYNC_SECONDS = 60.0
 
 @dataclass(frozen=True, slots=True)
 class LinkRule:
-    """When a shared fingerprint links its accounts into a campaign."""
+    """When a shared fingerprint links its accounts into a campaign.
 
-    member_score: float = 0.35   # an account at or above this score is a suspect
-    min_accounts: int = 5        # suspects needed on one key
-    min_share: float = 0.5       # suspects / distinct accounts on the key
+    Built by `DetectorConfig.link_rule`, which declares the values and their help.
+    """
+
+    member_score: float   # an account at or above this score is a suspect
+    min_accounts: int     # suspects needed on one key
+    min_share: float      # suspects / distinct accounts on the key
 
 
 @dataclass(frozen=True, slots=True)

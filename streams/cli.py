@@ -102,7 +102,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     import faust
 
-    from distillguard.streams.app import build_app
+    from distillguard.streams.topology import build_app
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -191,7 +191,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     alerts = 0
     with source:
         out = sys.stdout.buffer
-        for alert in replay(source, settings.detector_config(), stats):
+        for alert in replay(source, settings.detection, stats):
             out.write(orjson.dumps(alert) + b"\n")
             alerts += 1
     rejected = sum(stats.rejected.values())
@@ -227,11 +227,12 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         for name, cfg in simulator.SCENARIOS.items():
             print(f"{name}: {cfg}")
         return 0
-    cfg = simulator.SCENARIOS.get(args.scenario)
-    if cfg is None:
+    found = simulator.SCENARIOS.get(args.scenario)
+    if found is None:
         print(f"distillguard simulate: unknown scenario {args.scenario!r}; "
               f"choose from {', '.join(simulator.SCENARIOS)}", file=sys.stderr)
         return 2
+    cfg = found
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
     if args.days is not None:

@@ -32,8 +32,8 @@ from rich.table import Table
 
 from distillguard import simulator
 from distillguard.streams.admin import ensure_topics, internal_topics
-from distillguard.streams.app import build_app
 from distillguard.streams.settings import Settings, as_environment
+from distillguard.streams.topology import build_app
 from distillguard.testing.broker import EmbeddedBroker, free_port
 from distillguard.testing.processes import stop_group
 from distillguard.testing.produce import produce_events
@@ -201,6 +201,9 @@ class _Null:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+    def update(self, *args: object, **kwargs: object) -> None:
+        """Nothing to redraw without a terminal."""
 
 
 async def _follow(settings: Settings, view: DemoView) -> None:

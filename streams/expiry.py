@@ -20,8 +20,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import faust
 import orjson
+from faust.types import TableT
 
 from distillguard.streams import metrics
 
@@ -29,7 +29,7 @@ from distillguard.streams import metrics
 class Sweeper:
     """Deletes a table's idle keys, a slice per handled batch."""
 
-    def __init__(self, table: faust.Table, horizon: float, partition_of: Callable[[bytes], int],
+    def __init__(self, table: TableT, horizon: float, partition_of: Callable[[bytes], int],
                  per_batch: int = 500) -> None:
         self.table = table
         self.horizon = horizon

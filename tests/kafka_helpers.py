@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from distillguard.streams.admin import ensure_topics
-from distillguard.streams.settings import Settings
+from distillguard.streams.settings import Settings, make_settings
 from distillguard.testing.broker import free_port
 from distillguard.testing.processes import WorkerProcess, family, scrape_metrics
 
@@ -37,7 +37,7 @@ def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:
         log_level="info", metrics_interval=1.0,
     )
     base.update(over)
-    return Settings(**base)  # type: ignore[arg-type]
+    return make_settings(**base)
 
 
 def create_topics(settings: Settings, input_partitions: int = 1) -> None:

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from distillguard.streams.security import KafkaSecurity
-from distillguard.streams.settings import HELP, from_sources
+from distillguard.streams.settings import DECLARED, from_sources
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -144,7 +144,7 @@ def known_variables() -> set[str]:
     seen: set[str] = set()
     KafkaSecurity.from_env(Recorder(KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_USERNAME="u",
                                     KAFKA_SASL_PASSWORD="p", KAFKA_SASL_MECHANISM="PLAIN"))
-    return seen | {spec.env for spec in HELP.values()}
+    return seen | {spec.env for spec in DECLARED.values()}
 
 
 def assert_worker_accepts(env: dict[str, str]) -> None:

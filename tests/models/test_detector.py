@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from distillguard.models.account_state import AccountState, hour_coverage, update
-from distillguard.models.accounts import AccountScorer, DetectorConfig
-from distillguard.models.alerts import Thresholds
+from distillguard.models.accounts import AccountScorer
+from distillguard.models.config import DetectorConfig
 from distillguard.models.events import Event
 from distillguard.models.text_signals import elicits_chain_of_thought, template_fingerprint
 
@@ -127,7 +127,7 @@ def test_hour_coverage_separates_round_the_clock_from_daytime() -> None:
 
 def test_thresholds_validate_order() -> None:
     try:
-        Thresholds(low=0.9, medium=0.5)
+        DetectorConfig(threshold_low=0.9, threshold_medium=0.5)
     except ValueError:
         pass
     else:
@@ -171,9 +171,9 @@ def test_record_redelivered_long_after_counts_once() -> None:
 
 
 def test_tick_redelivered_after_a_crash_is_not_folded_twice() -> None:
-    from distillguard.models.fingerprints import LinkRule, Tick, applied, fold
+    from distillguard.models.fingerprints import Tick, applied, fold
 
     tick = Tick(account="a", ts=T0, score=0.9, events=10, keys=("asn:1",), new_account=True)
-    record, _ = fold(None, "asn:1", tick, LinkRule(), offset=41)
+    record, _ = fold(None, "asn:1", tick, DetectorConfig().link_rule(), offset=41)
     assert applied(record, 41) and applied(record, 12) and not applied(record, 42)
     assert record["ticks"] == 1 and not applied(None, 0)

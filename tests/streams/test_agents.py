@@ -8,13 +8,14 @@ import orjson
 import pytest
 
 from distillguard.models.events import parse_event
-from distillguard.streams.app import Service, build_app
-from distillguard.streams.settings import Settings
+from distillguard.streams.settings import make_settings
+from distillguard.streams.topology import Service, build_app
 
 
 @pytest.fixture()
 def service() -> Service:
-    svc = build_app(Settings(app_id="agent-test", store="memory://", partitions=4, warmup=10**9))
+    svc = build_app(make_settings(app_id="agent-test", store="memory://", partitions=4,
+                                      warmup=10**9))
     svc.app.finalize()
     svc.app.conf.store = "memory://"
     svc.app.flow_control.resume()
@@ -126,7 +127,7 @@ async def test_feedback_routes_accounts_to_their_events_and_rejects_junk(
     monkeypatch.setattr(service.events_topic, "send", routed)
     monkeypatch.setattr(service.links_topic, "send", links)
     monkeypatch.setattr(service.dlq, "send", dead)
-    import distillguard.streams.app as app_module
+    import distillguard.streams.wire as app_module
 
     async with service.feedback.test_context() as agent:
         await agent.put(orjson.dumps({"account_id": "acct-9", "label": "benign",
@@ -149,7 +150,7 @@ async def test_allowlisted_account_stops_alerting(service: Service,
     monkeypatch.setattr(service.alerts, "send", sent)
     monkeypatch.setattr(service.links_topic, "send", AsyncMock())
     monkeypatch.setattr(service.fingerprints_topic, "send", AsyncMock())
-    import distillguard.streams.app as app_module
+    import distillguard.streams.wire as app_module
 
     allow = Feedback("account", "acct-1", "benign", True, 0.0, "analyst")
     async with service.score.test_context() as agent:

@@ -13,7 +13,7 @@ committed and what the topics hold:
   the event's input partition is at or past the event's offset).
 
 With the input keyed by account over as many partitions as the tables, ingest
-scores each record in place (distillguard.streams.app.in_place) and forwards nothing; the
+scores each record in place (`Handlers.in_place`) and forwards nothing; the
 check is then that every input record below the committed input offset is in
 its account's table record.
 

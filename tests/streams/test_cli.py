@@ -13,7 +13,7 @@ import pytest
 from distillguard import simulator
 from distillguard.models.replay import replay
 from distillguard.streams.cli import main
-from distillguard.streams.settings import HELP, from_sources
+from distillguard.streams.settings import DECLARED, from_sources
 
 SMALL = simulator.SimConfig(seed=5, days=1.0, organic_accounts=10, loud_accounts=1)
 
@@ -25,7 +25,8 @@ def test_flags_beat_environment_beat_defaults() -> None:
            "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}
     args = argparse.Namespace(input_topic="from-flag")
     s = from_sources(args, env)
-    assert (s.input_topic, s.tick_events, s.bootstrap_servers) == ("from-flag", 7, "kafka:9092")
+    assert (s.input_topic, s.detection.tick_events, s.bootstrap_servers) == \
+        ("from-flag", 7, "kafka:9092")
     assert from_sources(None, {}).input_topic == "llm.requests"
 
 
@@ -36,6 +37,23 @@ def test_bad_environment_value_is_a_clear_error(capsys: pytest.CaptureFixture[st
     assert "DISTILLGUARD_TICK_EVENTS" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "env", "named"), [
+    (["--tick-events", "0"], {}, ("--tick-events", "DISTILLGUARD_TICK_EVENTS", ">= 1")),
+    ([], {"DISTILLGUARD_LINK_MIN_SHARE": "1.5"}, ("--link-min-share", "<= 1")),
+    ([], {"DISTILLGUARD_PARTITIONS": "0"}, ("--partitions", "DISTILLGUARD_PARTITIONS")),
+    (["--log-level", "loud"], {}, ("--log-level", "crit, error, warn, info, debug")),
+])
+def test_out_of_range_setting_exits_2_naming_it(
+        argv: list[str], env: dict[str, str], named: tuple[str, ...],
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["replay", "/dev/null", *argv]) == 2
+    err = capsys.readouterr().err
+    for text in named:
+        assert text in err
+
+
 def test_bad_thresholds_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "/dev/null", "--threshold-low", "0.99"]) == 2
     assert "thresholds" in capsys.readouterr().err
@@ -44,14 +62,14 @@ def test_bad_thresholds_rejected(capsys: pytest.CaptureFixture[str]) -> None:
 def test_worker_help_documents_every_setting() -> None:
     out = subprocess.run([sys.executable, "-m", "distillguard", "worker", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for name, spec in HELP.items():
+    for name, spec in DECLARED.items():
         assert "--" + name.replace("_", "-") in out
         assert spec.env in out
 
 
 def test_readme_documents_every_environment_variable() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for spec in HELP.values():
+    for spec in DECLARED.values():
         assert spec.env in readme, f"{spec.env} missing from README"
     for var in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_PASSWORD"):
         assert var in readme

@@ -155,7 +155,7 @@ def test_replay_gives_the_same_alerts_as_the_worker(run: dict[str, Any], tmp_pat
     log = tmp_path / "input.jsonl"
     log.write_bytes(b"".join(value + b"\n" for _, value in run["records"]))
     with log.open("rb") as fh:
-        replayed = list(replay(fh, run["settings"].detector_config()))
+        replayed = list(replay(fh, run["settings"].detection))
     assert replayed, "replay produced no alerts"
 
     def by_kind(alerts: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -212,7 +212,7 @@ def test_worker_creates_its_internal_topics_first(kafka_bootstrap: str, tmp_path
     from aiokafka.errors import KafkaConnectionError
 
     from distillguard.streams.admin import ensure_topics, internal_topics
-    from distillguard.streams.app import build_app
+    from distillguard.streams.topology import build_app
 
     settings = unique_settings(kafka_bootstrap, tmp_path, partitions=3)
     specs = internal_topics(build_app(settings).app)

@@ -1,9 +1,9 @@
-"""distillguard.streams.batching: a producer flush covers every message put before it, and
-fails if Kafka finally refused one.
+"""distillguard.streams.producer: a producer flush covers every message put before it,
+and fails if Kafka finally refused one.
 
 Offsets are committed right after the producer's flush, so a flush that returns
 with table writes still in the buffer lets a crash lose them (see the
-distillguard.streams.batching docstring). Each send here takes 0.3 s, as a send does when its
+distillguard.streams.producer docstring). Each send here takes 0.3 s, as a send does when its
 partition's batch is full and waits for the broker. Faust's own ProducerBuffer
 fails `test_flush_waits_for_every_message_put_before_it`: its flush returns
 after 0.1 s with none of the four published.
@@ -19,9 +19,9 @@ from aiokafka.errors import KafkaTimeoutError
 from faust.exceptions import ProducerSendError
 from faust.types.tuples import FutureMessage, PendingMessage
 
-from distillguard.streams.app import build_app
-from distillguard.streams.batching import SequencedBuffer, SequencedProducer
+from distillguard.streams.producer import SequencedBuffer, SequencedProducer
 from distillguard.streams.settings import Settings
+from distillguard.streams.topology import build_app
 
 SEND_S = 0.3
 

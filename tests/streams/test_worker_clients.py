@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from distillguard.streams.app import build_app
 from distillguard.streams.batching import ShortFetchThread
 from distillguard.streams.settings import Settings, from_sources
+from distillguard.streams.topology import build_app
 
 
 async def test_the_worker_consumer_holds_a_fetch_for_our_wait_not_fausts() -> None:
