@@ -1,0 +1,118 @@
+"""What a simulated scenario is: ``SimConfig``, the named ``SCENARIOS``, labels and models.
+
+A ``SimConfig`` determines a stream completely (every random draw is seeded from it), so a
+benchmark names a scenario instead of shipping its events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from distillguard.models.events import DAY
+from distillguard.simulator.network import CLOUD_ASNS, HOSTING_ASNS
+from distillguard.simulator.templates import HYDRA_TEMPLATES
+
+#: ``sim_label`` of legitimate traffic
+ORGANIC = "organic"
+#: ``sim_label`` of campaign traffic (and of pivot accounts once they turn)
+EXTRACTION = "extraction"
+
+#: the model most accounts use
+OLD_MODEL = "frontier-4"
+#: the cheap model, favoured by apps and batch jobs
+MINI_MODEL = "frontier-4-mini"
+#: the previous generation, still used by a few chat users
+LEGACY_MODEL = "frontier-3"
+
+#: the organic personas, each with its own schedule and prompts
+ORGANIC_PERSONAS = ("casual_chat", "nat_student", "developer_agent", "server_app",
+                    "batch_pipeline")
+
+#: account shares of the organic personas; heavy personas are rare, as in real traffic
+DEFAULT_MIX: tuple[tuple[str, float], ...] = (
+    ("casual_chat", 0.822),
+    ("nat_student", 0.14),
+    ("developer_agent", 0.025),
+    ("server_app", 0.01),
+    ("batch_pipeline", 0.003),
+)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that determines a simulated stream; equal configs give equal streams.
+
+    >>> cfg = SimConfig(days=1.5)
+    >>> cfg.end_ts - cfg.start_ts
+    129600.0
+    >>> SimConfig(hydra_timing="random")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown hydra_timing 'random'
+    """
+
+    seed: int = 7  # seeds every random draw of the scenario
+    start_ts: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    days: float = 2.0  # length of the simulated stream
+    organic_accounts: int = 60  # split across organic personas by ``persona_mix``
+    loud_accounts: int = 1  # single high-rate extraction account(s)
+    hydra_accounts: int = 0  # quiet coordinated campaign accounts
+    persona_mix: tuple[tuple[str, float], ...] = DEFAULT_MIX  # (persona, share) of organic
+    students_per_nat: int = 150  # student accounts sharing one university NAT address
+    loud_rate_per_day: float = 3_000.0  # requests of each loud account
+    hydra_rate_per_day: float = 25.0  # per campaign account
+    hydra_asns: int = 30  # size of the campaign's hosting/proxy ASN pool
+    hydra_templates: int = 4  # 3-5 shared prompt templates
+    # how the campaign's scheduler spaces requests: evenly, or in bursts of all accounts
+    hydra_timing: Literal["round_robin", "lockstep"] = "round_robin"
+    # where the campaign's requests come from: its rented hosting pool, or residential
+    # proxies rotating to a fresh exit node every request
+    hydra_network: Literal["hosting", "residential_rotating"] = "hosting"
+    hydra_paraphrase: bool = False  # reword each templated prompt, keeping its structure
+    pivot_accounts: int = 0  # aged organic accounts that turn to extraction
+    pivot_day: float = 1.0  # days after start_ts when the pivot happens
+    pivot_rate_per_day: float = 1_200.0  # requests of a pivot account's extraction script
+    release_day: float | None = None  # days after start_ts when ``new_model`` launches
+    new_model: str = "frontier-5"  # the model launched at ``release_day``
+
+    def __post_init__(self) -> None:
+        if self.hydra_timing not in ("round_robin", "lockstep"):
+            raise ValueError(f"unknown hydra_timing {self.hydra_timing!r}")
+        if self.hydra_network not in ("hosting", "residential_rotating"):
+            raise ValueError(f"unknown hydra_network {self.hydra_network!r}")
+        if not 1 <= self.hydra_asns <= len(HOSTING_ASNS) + len(CLOUD_ASNS):
+            raise ValueError(f"hydra_asns must be in 1..{len(HOSTING_ASNS) + len(CLOUD_ASNS)}")
+        if not 1 <= self.hydra_templates <= len(HYDRA_TEMPLATES):
+            raise ValueError(f"hydra_templates must be in 1..{len(HYDRA_TEMPLATES)}")
+        unknown = {name for name, _ in self.persona_mix} - set(ORGANIC_PERSONAS)
+        if unknown:
+            raise ValueError(f"unknown organic personas {sorted(unknown)}")
+
+    @property
+    def end_ts(self) -> float:
+        """When the stream ends (exclusive), in epoch seconds."""
+        return self.start_ts + self.days * DAY
+
+    @property
+    def release_ts(self) -> float:
+        """When ``new_model`` launches, in epoch seconds; infinite when it never does."""
+        return math.inf if self.release_day is None else self.start_ts + self.release_day * DAY
+
+
+#: the named scenarios the benchmarks, tests and the CLI run
+SCENARIOS: dict[str, SimConfig] = {
+    "demo": SimConfig(days=2.0, organic_accounts=60, loud_accounts=1, hydra_accounts=20),
+    "hydra": SimConfig(days=3.0, organic_accounts=20_000, loud_accounts=0, hydra_accounts=2_000),
+    "rotating_proxies": SimConfig(days=2.0, organic_accounts=2_000, loud_accounts=0,
+                                  hydra_accounts=300, hydra_network="residential_rotating",
+                                  hydra_timing="lockstep"),
+    "loud": SimConfig(days=2.0, organic_accounts=2_000, loud_accounts=1),
+    "pivot": SimConfig(days=4.0, organic_accounts=1_000, loud_accounts=0, pivot_accounts=1,
+                       pivot_day=2.5),
+    "paraphrase": SimConfig(days=2.0, organic_accounts=2_000, loud_accounts=0,
+                            hydra_accounts=300, hydra_paraphrase=True),
+    "release": SimConfig(days=3.0, organic_accounts=2_000, loud_accounts=0, hydra_accounts=300,
+                         release_day=1.0),
+}

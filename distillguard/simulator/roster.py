@@ -1,0 +1,299 @@
+"""Who sends traffic: ``Account`` and the roster of every account of a scenario.
+
+Each persona's builder draws its identity (networks, clients, org and card, system prompt,
+model, habits) from one RNG seeded by the config, so the roster, and with it the ground
+truth, is known without generating a single event. Organic look-alikes of campaign traits
+are built in on purpose: student cohorts created in one week behind one NAT, teams sharing
+an org and a card, apps sharing a few cloud regions.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from distillguard.models.events import DAY, HOUR
+from distillguard.simulator.config import (
+    EXTRACTION,
+    LEGACY_MODEL,
+    MINI_MODEL,
+    OLD_MODEL,
+    ORGANIC,
+    SimConfig,
+)
+from distillguard.simulator.grammar import (
+    APP_KINDS,
+    BATCH_KINDS,
+    BRANDS,
+    SYSTEM_AGENT,
+    SYSTEM_CASUAL,
+)
+from distillguard.simulator.network import (
+    _JA4,
+    CLOUD_ASNS,
+    COUNTRIES,
+    COUNTRY_CODES,
+    COUNTRY_WEIGHTS,
+    HOSTING_ASNS,
+    SDK_MIX,
+    SDK_PROFILES,
+    UNIVERSITY_ASNS,
+    _client,
+    _ipv4,
+    _tz_for,
+)
+from distillguard.simulator.sampling import _hex, _lognorm, _pick, _pick_weighted
+from distillguard.simulator.templates import SYSTEM_EXTRACTION
+
+
+@dataclass
+class Account:
+    """Static identity and habits of one API account; per-event randomness lives elsewhere."""
+
+    account_id: str  # ``acct-`` and six digits that say nothing about the label
+    persona: str  # which stream generates its traffic
+    label: str  # ``ORGANIC`` or ``EXTRACTION``: the ground truth
+    created: float  # account creation time, epoch seconds
+    tz: float  # UTC offset in hours of the person or service behind it
+    clients: tuple[dict, ...]  # the networks and client builds it sends from
+    org_id: str | None = None  # its organisation (a team's accounts share one)
+    api_keys: tuple[str, ...] = ()  # the keys its requests are spread over
+    payment_fp: str | None = None  # fingerprint of the card on file; ``None``: no card
+    campaign: str | None = None  # the campaign it belongs to, if any
+    model: str = OLD_MODEL  # the model it uses until it adopts a new one
+    system: str | None = None  # its system prompt
+    tools: int = 0  # tools declared with each request
+    max_tokens: int = 4096  # sent with every request, capping each response
+    stream_p: float = 0.5  # share of requests that stream the response
+    rate: float = 1.0  # persona-specific intensity knob
+    kind: int = 0  # persona-specific variant (server app kind, batch job kind)
+    adopt_ts: float = math.inf  # when it starts using the newly released model
+    err_rate: float = 0.006  # share of requests that fail
+    pool: tuple[dict, ...] = ()  # campaign proxy pool (shared object, networks only)
+
+
+def _organic_created(rng: random.Random, start: float) -> float:
+    if rng.random() < 0.05:  # some genuinely new customers, so account age is no giveaway
+        return start - rng.uniform(0.5, 14) * DAY
+    return start - min(1_000.0, _lognorm(rng, 220, 0.8)) * DAY
+
+
+def _adoption(rng: random.Random, cfg: SimConfig, mean_days: float) -> float:
+    """Organic accounts drift to a new model over days, a few early adopters within hours."""
+    if cfg.release_day is None:
+        return math.inf
+    if rng.random() < 0.04:
+        return cfg.release_ts + rng.uniform(1, 12) * HOUR
+    return cfg.release_ts + rng.expovariate(1 / mean_days) * DAY
+
+
+def _home_clients(rng: random.Random, profile: str,
+                  country: str | None = None) -> tuple[float, tuple[dict, ...]]:
+    """A person's timezone and the (home, maybe mobile) networks they use."""
+    country = country or rng.choices(COUNTRY_CODES, weights=COUNTRY_WEIGHTS)[0]
+    asns = COUNTRIES[country][2]
+    clients = [_client(rng, profile, _pick(rng, asns), country, v6=rng.random() < 0.15)]
+    if rng.random() < 0.4:
+        clients.append(_client(rng, profile, _pick(rng, asns), country, v6=rng.random() < 0.3))
+    return _tz_for(rng, country), tuple(clients)
+
+
+class _RosterBuilder:
+    """Builds every account of a config from one seeded RNG (ground truth needs no events)."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self.rng = random.Random(f"roster:{cfg.seed}")
+        total = (cfg.organic_accounts + cfg.loud_accounts + cfg.hydra_accounts
+                 + cfg.pivot_accounts)
+        self._ids = iter(f"acct-{i:06d}" for i in self.rng.sample(range(1_000_000), total))
+        self._server_asns = self.rng.sample(CLOUD_ASNS[:6], 3)
+        self._nat: tuple[int, str, str, int] | None = None  # asn, country, ip, members left
+        self._semester = cfg.start_ts
+        self._org: tuple[str, str, int] | None = None  # org id, payment fp, members left
+
+    def build(self) -> list[Account]:
+        cfg = self.cfg
+        accounts: list[Account] = []
+        for persona, count in _allocate(cfg.organic_accounts, cfg.persona_mix):
+            make = getattr(self, f"_{persona}")
+            accounts.extend(make() for _ in range(count))
+        accounts.extend(self._loud(i) for i in range(cfg.loud_accounts))
+        accounts.extend(self._pivot(i) for i in range(cfg.pivot_accounts))
+        accounts.extend(self._hydra_accounts())
+        for acct in accounts:  # the gateway reports times with millisecond precision
+            acct.created = round(acct.created, 3)
+        return accounts
+
+    def _profile(self, persona: str) -> str:
+        return _pick_weighted(self.rng, SDK_MIX[persona])
+
+    def _personal(self, persona: str, country: str | None = None, **kw: object) -> Account:
+        rng = self.rng
+        tz, clients = _home_clients(rng, self._profile(persona), country)
+        return Account(
+            account_id=next(self._ids), persona=persona, label=ORGANIC,
+            created=_organic_created(rng, self.cfg.start_ts), tz=tz, clients=clients,
+            org_id=f"org-{_hex(rng)}", api_keys=(f"key-{_hex(rng)}",),
+            payment_fp=f"pm-{_hex(rng, 64)}", **kw)  # type: ignore[arg-type]
+
+    def _casual_chat(self) -> Account:
+        rng = self.rng
+        return self._personal(
+            "casual_chat", model=rng.choices((OLD_MODEL, MINI_MODEL, LEGACY_MODEL), (6, 3, 1))[0],
+            system=_pick(rng, SYSTEM_CASUAL), max_tokens=_pick(rng, (1024, 2048, 4096, 4096)),
+            tools=_pick(rng, (0, 0, 0, 0, 1, 2)), stream_p=_pick(rng, (0.9, 1.0, 0.2)),
+            rate=rng.lognormvariate(0, 0.6), adopt_ts=_adoption(rng, self.cfg, 6.0))
+
+    def _nat_student(self) -> Account:
+        rng = self.rng
+        if self._nat is None or self._nat[3] <= 0:
+            asn, country = _pick(rng, UNIVERSITY_ASNS)
+            self._nat = (asn, country, _ipv4(rng, asn), self.cfg.students_per_nat)
+            self._semester = self.cfg.start_ts - rng.uniform(100, 130) * DAY
+        asn, country, ip, left = self._nat
+        self._nat = (asn, country, ip, left - 1)
+        acct = self._personal(
+            "nat_student", country=country, model=rng.choices((OLD_MODEL, MINI_MODEL), (1, 2))[0],
+            system=_pick(rng, SYSTEM_CASUAL), max_tokens=_pick(rng, (1024, 2048, 4096)),
+            stream_p=_pick(rng, (0.0, 0.5, 1.0)), rate=rng.lognormvariate(0.0, 0.6),
+            adopt_ts=_adoption(rng, self.cfg, 8.0))
+        campus = dict(acct.clients[0], ip=ip, asn=asn, country=country)
+        acct.clients = (campus, campus, campus, *acct.clients)
+        if rng.random() < 0.6:  # enrolled in the same week: a legitimate account cohort
+            acct.created = self._semester + rng.uniform(0, 4) * DAY
+        if rng.random() < 0.4:  # education credits: no card on file
+            acct.payment_fp = None
+        return acct
+
+    def _developer_agent(self) -> Account:
+        rng = self.rng
+        acct = self._personal(
+            "developer_agent", model=rng.choices((OLD_MODEL, MINI_MODEL), (9, 1))[0],
+            system=_pick(rng, SYSTEM_AGENT), tools=rng.randint(5, 30),
+            max_tokens=_pick(rng, (8192, 16000, 32000)), stream_p=0.95,
+            rate=rng.lognormvariate(0, 0.35),
+            adopt_ts=_adoption(rng, self.cfg, 1.5))
+        if self._org is None or self._org[2] <= 0:  # teams share an org and its card
+            self._org = (f"org-{_hex(rng)}", f"pm-{_hex(rng, 64)}", rng.randint(1, 8))
+        org, fp, left = self._org
+        self._org = (org, fp, left - 1)
+        acct.org_id, acct.payment_fp = org, fp
+        asn, country = _pick(rng, CLOUD_ASNS + HOSTING_ASNS[:4])  # office egress / dev box
+        office = dict(acct.clients[0], ip=_ipv4(rng, asn), asn=asn, country=country)
+        acct.clients = (office, *acct.clients)
+        return acct
+
+    def _service(self, persona: str, **kw: object) -> Account:
+        rng = self.rng
+        profile = self._profile(persona)
+        asn, country = _pick(rng, self._server_asns)  # apps share a few cloud regions
+        ips = tuple(_client(rng, profile, asn, country) for _ in range(rng.randint(1, 3)))
+        return Account(
+            account_id=next(self._ids), persona=persona, label=ORGANIC,
+            created=_organic_created(rng, self.cfg.start_ts),
+            tz=_pick(rng, (-5.0, -8.0, 0.0, 1.0, 5.5, 9.0)), clients=ips,
+            org_id=f"org-{_hex(rng)}",
+            api_keys=tuple(f"key-{_hex(rng)}" for _ in range(rng.randint(1, 3))),
+            payment_fp=f"pm-{_hex(rng, 64)}", **kw)  # type: ignore[arg-type]
+
+    def _server_app(self) -> Account:
+        rng = self.rng
+        kind = rng.randrange(len(APP_KINDS))
+        brand = _pick(rng, BRANDS)
+        return self._service(
+            "server_app", model=_pick(rng, (OLD_MODEL, MINI_MODEL, MINI_MODEL)),
+            system=APP_KINDS[kind][3].format(brand=brand), tools=_pick(rng, (0, 0, 2, 4)),
+            max_tokens=_pick(rng, (512, 1024, 2048)), stream_p=_pick(rng, (0.0, 1.0)),
+            rate=rng.uniform(100, 1000), kind=kind, adopt_ts=_adoption(self.rng, self.cfg, 10.0))
+
+    def _batch_pipeline(self) -> Account:
+        rng = self.rng
+        kind = rng.randrange(len(BATCH_KINDS))
+        return self._service(
+            "batch_pipeline", model=_pick(rng, (MINI_MODEL, MINI_MODEL, OLD_MODEL)),
+            system=BATCH_KINDS[kind][2], max_tokens=_pick(rng, (64, 128, 256)), stream_p=0.0,
+            rate=rng.uniform(1_000, 3_000), kind=kind)
+
+    def _extraction(self, persona: str, campaign: str, **kw: object) -> Account:
+        rng = self.rng
+        asn, country = _pick(rng, HOSTING_ASNS + CLOUD_ASNS)
+        client = _client(rng, self._profile("extraction"), asn, country)
+        return Account(
+            account_id=next(self._ids), persona=persona, label=EXTRACTION,
+            created=self.cfg.start_ts - rng.uniform(3, 30) * DAY, tz=_tz_for(rng, country),
+            clients=(client,), org_id=f"org-{_hex(rng)}", api_keys=(f"key-{_hex(rng)}",),
+            payment_fp=f"pm-{_hex(rng, 64)}", campaign=campaign,
+            system=_pick(rng, SYSTEM_EXTRACTION), **kw)  # type: ignore[arg-type]
+
+    def _loud(self, i: int) -> Account:
+        rng = self.rng
+        return self._extraction(
+            "loud", f"camp-loud-{i + 1}", max_tokens=_pick(rng, (8192, 16384)), stream_p=0.2,
+            rate=self.cfg.loud_rate_per_day, err_rate=0.04,
+            adopt_ts=self.cfg.release_ts + rng.uniform(0.3, 2) * HOUR)
+
+    def _pivot(self, i: int) -> Account:
+        """An aged, ordinary-looking account that later runs an extraction script."""
+        acct = self._casual_chat()
+        acct.persona, acct.label, acct.campaign = "pivot", EXTRACTION, f"camp-pivot-{i + 1}"
+        acct.created = self.cfg.start_ts - self.rng.uniform(120, 700) * DAY
+        acct.rate = max(acct.rate, 2.5)  # an engaged user: days of visible organic history
+        return acct
+
+    def _hydra_accounts(self) -> list[Account]:
+        cfg, rng = self.cfg, self.rng
+        if cfg.hydra_accounts <= 0:
+            return []
+        persona = _hydra_persona(cfg)
+        campaign = f"camp-{persona.replace('_', '-')}-1"
+        infra = rng.sample(HOSTING_ASNS, min(len(HOSTING_ASNS), cfg.hydra_asns * 3 // 4))
+        infra += rng.sample(CLOUD_ASNS, max(0, cfg.hydra_asns - len(infra)))
+        pool = tuple(_client(rng, "py_new", asn, cc) for asn, cc in infra for _ in range(4))
+        cohort = cfg.start_ts - rng.uniform(4, 12) * DAY
+        accounts = []
+        fp = f"pm-{_hex(rng, 64)}"
+        for _ in range(cfg.hydra_accounts):
+            if rng.random() < 0.15:  # a new stolen/virtual card every dozen accounts or so
+                fp = f"pm-{_hex(rng, 64)}"
+            sdk, ua, stack = SDK_PROFILES[self._profile("extraction")]
+            client = dict(_pick(rng, pool), sdk=sdk, user_agent=ua, ja4=_JA4[stack])
+            accounts.append(Account(
+                account_id=next(self._ids), persona=persona, label=EXTRACTION,
+                created=cohort + rng.uniform(0, 3) * DAY, tz=0.0, clients=(client,), pool=pool,
+                org_id=f"org-{_hex(rng)}", api_keys=(f"key-{_hex(rng)}",),
+                payment_fp=fp if rng.random() < 0.7 else f"pm-{_hex(rng, 64)}",
+                campaign=campaign, system=_pick(rng, SYSTEM_EXTRACTION),
+                max_tokens=_pick(rng, (4096, 8192)), stream_p=_pick(rng, (0.0, 0.5, 1.0)),
+                adopt_ts=cfg.release_ts + rng.uniform(0.5, 4) * HOUR, err_rate=0.01))
+        return accounts
+
+
+def _allocate(total: int, mix: tuple[tuple[str, float], ...]) -> list[tuple[str, int]]:
+    """Largest-remainder split, with every persona present once there is room for it."""
+    weights = sum(w for _, w in mix)
+    raw = [(name, total * w / weights) for name, w in mix]
+    counts = {name: int(x) for name, x in raw}
+    if total >= len(mix):
+        for name, _ in mix:
+            counts[name] = max(counts[name], 1)
+    by_remainder = sorted(raw, key=lambda item: item[1] - int(item[1]), reverse=True)
+    i = 0
+    while sum(counts.values()) < total:
+        counts[by_remainder[i % len(mix)][0]] += 1
+        i += 1
+    while sum(counts.values()) > total:  # minimums overshot: take from the biggest
+        counts[max(counts, key=counts.__getitem__)] -= 1
+    return [(name, counts[name]) for name, _ in mix]
+
+
+def _hydra_persona(cfg: SimConfig) -> str:
+    if cfg.hydra_network == "residential_rotating":
+        return "rotating_proxies"
+    return "paraphrase" if cfg.hydra_paraphrase else "hydra"
+
+
+def roster(cfg: SimConfig) -> list[Account]:
+    """All accounts of a scenario (cheap: no events are generated)."""
+    return _RosterBuilder(cfg).build()
