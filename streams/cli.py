@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from distillguard.models.alerts import ACTIONS
 from distillguard.streams.security import KafkaSecurity
 from distillguard.streams.settings import Settings, add_arguments, from_sources
 
@@ -67,12 +68,18 @@ def _parser() -> argparse.ArgumentParser:
                                         "alerts topic, drop repeats by alert_id, and print one "
                                         "decision per alert as a JSON line (a dry run).")
     alerts.add_argument("--act-from", default="challenge",
-                        choices=("observe", "throttle", "challenge", "suspend"),
+                        choices=ACTIONS,
                         help="act on alerts whose action is at least this [default challenge]")
     alerts.add_argument("--group-id", default="distillguard-example-pipeline",
                         help="consumer group [default distillguard-example-pipeline]")
     alerts.set_defaults(command="alerts", run=_alerts)
     add_arguments(alerts)
+
+    settings_cmd = sub.add_parser("settings", help="list every setting as a Markdown table",
+                                  description="Print every setting (environment variable, "
+                                              "flag, default, meaning) as a Markdown table; "
+                                              "the README's table is this output.")
+    settings_cmd.set_defaults(command="settings", run=_settings)
 
     simulate = sub.add_parser("simulate", help="write labelled synthetic traffic",
                               description="Generate labelled synthetic request events as JSON "
@@ -215,6 +222,13 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
                                   args.group_id, show, act_from=args.act_from))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    from distillguard.streams.settings import markdown_table
+
+    sys.stdout.write(markdown_table())
     return 0
 
 

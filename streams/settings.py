@@ -171,6 +171,13 @@ def from_sources(args: argparse.Namespace | None = None,
     return make_settings(**values)
 
 
+def markdown_table() -> str:
+    """Every setting as the README's table: variable, flag, default, meaning."""
+    rows = ["| environment variable | flag | default | meaning |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{d.env}` | `{d.flag}` | `{d.default}` | {d.help} |" for d in DECLARED.values()]
+    return "\n".join(rows) + "\n"
+
+
 def as_environment(settings: Settings) -> dict[str, str]:
     """The environment variables that make a child `distillguard worker` use `settings`."""
     return {d.env: str(d.value(settings)) for d in DECLARED.values()}

@@ -67,6 +67,13 @@ def test_worker_help_documents_every_setting() -> None:
         assert spec.env in out
 
 
+def test_readme_settings_table_is_the_declared_settings() -> None:
+    from distillguard.streams.settings import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "README's settings table: paste `distillguard settings`"
+
+
 def test_readme_documents_every_environment_variable() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for spec in DECLARED.values():
