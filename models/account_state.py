@@ -106,7 +106,7 @@ class AccountState:
         return state
 
     def as_dict(self) -> dict[str, Any]:
-        """The record to store. Shallow on purpose (dataclasses.asdict deep-copies, 20x slower):
+        """The record to store. Shallow on purpose (dataclasses.asdict deep-copies, far slower):
         the lists are handed over with the record, which replaces the stored one."""
         return self.__dict__.copy()
 
@@ -131,6 +131,14 @@ def seen_before(state: AccountState, ev: Event) -> bool:
     consumer owns the partition and forwards in order to the account's one
     events partition), so any record at or below the highest offset applied
     from that partition is a repeat, however long ago it was applied.
+
+    >>> state = AccountState()
+    >>> ev = Event("e1", 1700000000.0, "acct-1", "m", 12, 900)
+    >>> seen_before(state, ev)
+    False
+    >>> _ = update(state, ev)
+    >>> seen_before(state, ev)
+    True
     """
     if ev.src is not None and ev.src[1] <= state.offs.get(str(ev.src[0]), -1):
         return True
@@ -146,6 +154,14 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
     One later than that is still counted (events, content and shape) but
     left out of the timing statistics (rates, gaps, hours of the day), which
     it would only distort; the function then returns True.
+
+    >>> state = AccountState()
+    >>> update(state, Event("e1", 1700000000.0, "acct-1", "m", 12, 900, stop_reason="max_tokens"))
+    False
+    >>> state.n, state.first, state.max_stop
+    (1, 1700000000.0, 1.0)
+    >>> update(state, Event("e2", 1700000000.0 - 2 * HOUR, "acct-1", "m", 12, 900))
+    True
     """
     ts = ev.ts
     state.n += 1
@@ -183,9 +199,9 @@ def _update_timing(state: AccountState, ts: float) -> None:
         state.gap_mean += a * d
         state.gap_var = (1 - a) * (state.gap_var + a * d * d)
     hours = state.hours
-    if ts > state.hours_ts + HOURS_STEP:  # rounded: the record stays small (~7 B a count)
+    if ts > state.hours_ts + HOURS_STEP:  # rounded: the record stays small (3 decimals a count)
         k = math.exp(-(ts - state.hours_ts) / HOURS_TAU)
-        # an idle hour stays 0.0 without the (slow) round: half the counts are idle hours
+        # an idle hour stays 0.0 without the (slow) round: idle hours are many (nights)
         hours = state.hours = [round(h * k, 3) if h else 0.0 for h in hours]
         state.hours_ts = ts
     hours[int(ts // HOUR) % 24] += 1.0
@@ -217,6 +233,17 @@ def misra_gries(summary: list[list[Any]], key: str, size: int) -> bool:
 
     A bounded summary keeps the record small while still catching the few
     templates a campaign repeats thousands of times.
+
+    >>> summary = []
+    >>> misra_gries(summary, "a", 2), misra_gries(summary, "a", 2), misra_gries(summary, "b", 2)
+    (False, True, False)
+    >>> summary
+    [['a', 2], ['b', 1]]
+
+    A new key in a full summary takes one off every count, dropping those at zero:
+
+    >>> misra_gries(summary, "c", 2), summary
+    (False, [['a', 1]])
     """
     for entry in summary:
         if entry[0] == key:

@@ -62,6 +62,11 @@ class AccountScorer:
         return state.as_dict()
 
     def process(self, ev: Event, record: dict[str, Any] | None) -> Outcome:
+        """Apply one event to its account's stored record (None: a new account).
+
+        A repeat changes nothing (`Outcome.duplicate`); otherwise the statistics are
+        updated, and scored when a tick is due, which may alert and gives a `Tick`.
+        """
         state = AccountState.from_dict(record) if record else AccountState()
         if seen_before(state, ev):
             return Outcome(None, [], duplicate=True)

@@ -17,6 +17,7 @@ from distillguard.models.signals import Signal
 from distillguard.models.text_signals import fingerprint
 
 SEVERITIES = ("low", "medium", "high", "critical")
+#: the recommended response of each severity, in rising order of force
 ACTIONS = ("observe", "throttle", "challenge", "suspend")
 
 
@@ -37,16 +38,33 @@ class Thresholds:
     reset_below: float
 
     def severity(self, score: float) -> int:
-        """Index into SEVERITIES of the highest severity reached, -1 for none."""
+        """Index into SEVERITIES of the highest severity reached, -1 for none.
+
+        >>> t = Thresholds(low=0.5, medium=0.7, high=0.85, critical=0.95, reset_below=0.3)
+        >>> t.severity(0.2), t.severity(0.5), t.severity(0.99)
+        (-1, 0, 3)
+        """
         levels = (self.low, self.medium, self.high, self.critical)
         return max((i for i, t in enumerate(levels) if score >= t), default=-1)
 
 
 def alert_id(kind: str, subject: str, severity: str, episode_start: float) -> str:
+    """The alert's id: the same for a recomputed alert, so consumers can deduplicate on it.
+
+    >>> alert_id("account", "acct-1", "high", 1700000000.0)
+    'c638161d59cbb3fb'
+    >>> alert_id("account", "acct-1", "critical", 1700000000.0)  # a higher severity: a new id
+    'a047f0a841c84a93'
+    """
     return fingerprint(f"{kind}|{subject}|{severity}|{episode_start!r}")
 
 
 def reasons_json(reasons: list[Signal], limit: int = 8) -> list[dict[str, Any]]:
+    """The first `limit` reasons in the contract's shape, values rounded for the record.
+
+    >>> reasons_json([Signal("cot_elicitation", 0.83333333, 0.02, 1.0, 2.5)])
+    [{'signal': 'cot_elicitation', 'value': 0.8333, 'baseline': 0.02, 'contribution': 2.5}]
+    """
     return [
         {"signal": s.name, "value": round(s.value, 4), "baseline": s.baseline,
          "contribution": round(s.contribution, 4)}

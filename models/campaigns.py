@@ -46,6 +46,14 @@ class CampaignRule:
     evidence_keys: int = 50     # linking keys listed in evidence
 
     def severity(self, accounts: int, hours: float) -> int:
+        """Index into SEVERITIES of the highest rung both size and age reach, -1 for none.
+
+        >>> rule = CampaignRule()
+        >>> rule.severity(4, 0.0), rule.severity(20, 1.0), rule.severity(60, 1.0)
+        (-1, 1, 1)
+        >>> rule.severity(60, 6.0), rule.severity(150, 12.5)
+        (2, 3)
+        """
         return max((i for i, (n, h) in enumerate(self.ladder) if accounts >= n and hours >= h),
                    default=-1)
 
@@ -65,6 +73,8 @@ class Campaign:
     stats: dict[str, float] = field(default_factory=dict)     # strongest linking-key stats
 
     def merge(self, other: Campaign) -> None:
+        """Absorb `other`, the side of a union that loses its id: members, keys, window,
+        alert state, and its ids into `merged`."""
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
         self.accounts.update(other.accounts)
@@ -75,6 +85,7 @@ class Campaign:
         self.merged.extend([other.campaign_id, *other.merged])
 
     def note(self, stats: dict[str, float]) -> None:
+        """Keep the strongest value of each linking-key statistic seen so far."""
         for name, value in stats.items():
             self.stats[name] = max(self.stats.get(name, value), value)
 
@@ -114,6 +125,7 @@ class CampaignGraph:
         return camp.campaign_id if camp else None
 
     def campaigns(self) -> list[Campaign]:
+        """The current campaigns, one per connected component of linked accounts and keys."""
         return list(self._campaigns.values())
 
     def remove_account(self, account: str) -> None:

@@ -36,6 +36,11 @@ class Spec:
     choices: tuple[str, ...] = ()
 
     def env_name(self, name: str) -> str:
+        """The environment variable of the setting `name`.
+
+        >>> Spec("help").env_name("tick_events"), Spec("help", env="KAFKA_X").env_name("x")
+        ('DISTILLGUARD_TICK_EVENTS', 'KAFKA_X')
+        """
         return self.env or f"DISTILLGUARD_{name.upper()}"
 
 

@@ -34,7 +34,14 @@ class EdgeBurst:
         self._bucket = 0
 
     def score(self, key: str, ts: float) -> float:
-        """Count one edge into `key` at event time `ts` and return the key's burst score."""
+        """Count one edge into `key` at event time `ts` and return the key's burst score.
+
+        >>> burst = EdgeBurst(bucket_seconds=3600.0)
+        >>> [burst.score("tpl:a", hour * 3600.0) for hour in range(3)]  # one an hour: steady
+        [0.0, 0.0, 0.0]
+        >>> [round(burst.score("tpl:a", 7300.0), 2) for _ in range(4)]  # then more in hour 2
+        [0.5, 1.6, 3.0, 4.57]
+        """
         bucket = int(ts // self.bucket_seconds)
         if self._first is None:
             self._first = self._bucket = bucket

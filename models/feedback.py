@@ -37,11 +37,20 @@ class Feedback:
 
     @property
     def allowlists(self) -> bool:
+        """Whether the record allow-lists its subject: only a `benign` label can."""
         return self.label == "benign" and self.allowlist
 
 
 def parse_feedback(raw: bytes | None) -> Feedback | str:
-    """A `Feedback`, or the reason the record is not one (never raises)."""
+    """A `Feedback`, or the reason the record is not one (never raises).
+
+    >>> fb = parse_feedback(b'{"account_id": "acct-1", "label": "benign", "allowlist": true, '
+    ...                     b'"ts": 1700000000}')
+    >>> fb.subject_kind, fb.subject, fb.allowlists
+    ('account', 'acct-1', True)
+    >>> parse_feedback(b'{"account_id": "acct-1", "label": "spam", "ts": 1700000000}')
+    'bad_value'
+    """
     try:
         doc = orjson.loads(raw or b"")
     except orjson.JSONDecodeError:
@@ -74,13 +83,16 @@ class LabelModel:
 
     @property
     def ready(self) -> bool:
+        """Whether it has seen `min_per_class` labels of each class, and so speaks."""
         return min(self.seen.values()) >= self.min_per_class
 
     def learn(self, x: dict[str, float], extraction: bool) -> None:
+        """Learn one analyst label from the labelled account's features."""
         self._model.learn_one(x, extraction)
         self.seen[extraction] += 1
 
     def probability(self, x: dict[str, float]) -> float | None:
+        """Probability that features `x` are an extraction account's; None until `ready`."""
         if not self.ready:
             return None
         return float(self._model.predict_proba_one(x).get(True, 0.0))

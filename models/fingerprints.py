@@ -67,9 +67,17 @@ class Tick:
     model: str = ""
 
 
-@functools.lru_cache(maxsize=1 << 16)  # ipaddress takes ~6 us; an account's address repeats
+@functools.lru_cache(maxsize=1 << 16)  # ipaddress parses slowly; an account's address repeats
 def network_of(ip: str) -> str | None:
-    """The /24 of an IPv4 address or the /48 of an IPv6 one; None if not an address."""
+    """The /24 of an IPv4 address or the /48 of an IPv6 one; None if not an address.
+
+    >>> network_of("203.0.113.7")
+    '203.0.113.0/24'
+    >>> network_of("2001:db8:1234:5678::1")
+    '2001:db8:1234::/48'
+    >>> network_of("not-an-ip") is None
+    True
+    """
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -100,6 +108,7 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
 
 
 def make_tick(ev: Event, state: AccountState, score: float) -> Tick:
+    """What an account's score tick tells the campaign layer: score, keys, cohort."""
     new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
     return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model)
 
@@ -127,6 +136,7 @@ class FingerprintAggregate:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FingerprintAggregate:
+        """The aggregate of a stored record (as `as_dict` wrote it)."""
         return cls(**d)
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,6 +144,7 @@ class FingerprintAggregate:
         return {name: getattr(self, name) for name in _AGG_FIELDS}
 
     def distinct_accounts(self) -> float:
+        """Estimate of the distinct accounts seen on the key (HLL), 0 before any."""
         return _sketch(self.hll).get_estimate() if self.hll else 0.0
 
     def suspect_share(self, distinct: float | None = None) -> float:

@@ -31,6 +31,7 @@ class Step:
 
     @property
     def alerts(self) -> list[dict[str, Any]]:
+        """Every alert of the step: the account's first, then the campaign alerts."""
         return self.outcome.alerts + self.campaign_alerts
 
 

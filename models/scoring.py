@@ -56,6 +56,7 @@ class PopulationModel:
 
     @property
     def warm(self) -> bool:
+        """Whether warm-up is over, so that its anomaly score joins account scores."""
         return self.learned >= self.warmup
 
     def score_and_learn(self, x: dict[str, float]) -> float | None:

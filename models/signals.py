@@ -26,8 +26,8 @@ class Signal:
     """One reason: `value` against `baseline`, `strength` 0..1, `weight` in the logit.
 
     Treated as immutable but not frozen: a frozen dataclass sets its fields
-    through `object.__setattr__`, which makes it 4x slower to build, and every
-    score tick builds a dozen.
+    through `object.__setattr__`, which makes it markedly slower to build, and
+    every score tick builds a dozen.
     """
 
     name: str
@@ -38,6 +38,11 @@ class Signal:
 
     @property
     def contribution(self) -> float:
+        """What the signal adds to the score's logit: `weight` times `strength`.
+
+        >>> Signal("cot_elicitation", 0.5, 0.02, 0.5, 2.5).contribution
+        1.25
+        """
         return self.weight * self.strength
 
 
@@ -54,6 +59,15 @@ class Ramp:
     weight: float
 
     def strength(self, value: float) -> float:
+        """How far `value` has gone from `lo` towards `hi`, clipped to 0..1.
+
+        >>> rising = Ramp(baseline=0.0, lo=1.0, hi=3.0, weight=1.0)
+        >>> rising.strength(0.5), rising.strength(2.0), rising.strength(5.0)
+        (0.0, 0.5, 1.0)
+        >>> falling = Ramp(baseline=5.0, lo=3.0, hi=1.0, weight=1.0)  # smaller is worse
+        >>> falling.strength(4.0), falling.strength(2.0), falling.strength(0.0)
+        (0.0, 0.5, 1.0)
+        """
         s = (value - self.lo) / (self.hi - self.lo)
         return min(1.0, max(0.0, s))
 

@@ -22,12 +22,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from distillguard.models.alerts import ACTIONS
 from distillguard.streams.security import KafkaSecurity
 
 logger = logging.getLogger(__name__)
-
-#: actions in rising order of force; an account is acted on at `act_from` or above
-ACTIONS = ("observe", "throttle", "challenge", "suspend")
 
 
 @dataclass
@@ -38,6 +36,12 @@ class Deduplicator:
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def first_time(self, alert_id: str) -> bool:
+        """Whether `alert_id` is new; it is remembered either way (a repeat is kept longer).
+
+        >>> dedup = Deduplicator(capacity=2)
+        >>> dedup.first_time("a1"), dedup.first_time("a1"), dedup.first_time("a2")
+        (True, False, True)
+        """
         if alert_id in self._seen:
             self._seen.move_to_end(alert_id)
             return False
@@ -61,6 +65,13 @@ class Decision:
 
 
 def decide(alert: dict[str, Any], act_from: str) -> Decision:
+    """The `Decision` on one alert: acted on when its action is `act_from` or stronger.
+
+    >>> alert = {"alert_id": "a1", "kind": "account", "subject": "acct-1",
+    ...          "accounts": ["acct-1"], "action": "throttle", "severity": "medium"}
+    >>> decide(alert, "challenge").acted, decide(alert, "throttle").acted
+    (False, True)
+    """
     action = alert.get("action", "observe")
     acted = action in ACTIONS and ACTIONS.index(action) >= ACTIONS.index(act_from)
     return Decision(alert["alert_id"], alert["kind"], alert["subject"],

@@ -65,7 +65,7 @@ class BatchConsumer(Consumer):
         snapshot, which only the group leader fills. On every other member it is
         empty, so each worker but one took the input as not co-partitioned and
         sent every event through the events topic back to itself: a second trip
-        through Kafka for every event of every follower (tests/test_scale_out.py).
+        through Kafka for every event of every follower (tests/streams/test_scale_out.py).
         None until the client has the topic's metadata (or has no client yet).
         """
         client = self._thread._consumer  # aiokafka's consumer, once the thread started it

@@ -18,6 +18,7 @@ from distillguard.streams.settings import Settings, add_arguments, from_sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `distillguard` command on `argv` (default: the process's); the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -124,9 +125,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"distillguard worker: {failure}", file=sys.stderr)
         return 1
     # Everything built so far (Faust, River's trees, the modules) lives as long as the
-    # worker: keep it out of the collector's full passes, which took ~60 ms every 1-2 s
-    # at full speed (5% of the worker's time) and ~14 ms once it was frozen. Thawed at
-    # exit, so that the last collection frees it (else nanobind reports leaked sketches).
+    # worker: keep it out of the collector's full passes, which at full speed run often
+    # and each walk all of it, a stall of the event loop every time; frozen, a pass walks
+    # only what came later. Thawed at exit, so that the last collection frees it (else
+    # nanobind reports leaked sketches).
     gc.freeze()
     atexit.register(gc.unfreeze)
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

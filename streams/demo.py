@@ -1,4 +1,4 @@
-"""`distillguard demo`: the whole pipeline on one machine, in about a minute.
+"""`distillguard demo`: the whole pipeline on one machine, in one command.
 
 It starts the embedded broker on a free loopback port, creates the topics,
 starts `distillguard worker` as a child process, and produces a simulated
@@ -52,19 +52,23 @@ class DemoView:
 
     @property
     def processed_total(self) -> int:
+        """Events the worker has counted, over all accounts (from the changelog)."""
         return sum(self.processed.values())
 
     def on_record(self, account: str, record: dict[str, Any]) -> None:
+        """Take an account's event count and latest score from its changelog record."""
         self.processed[account] = record["n"]
         self.scores[account] = record["score"]
 
     def on_alert(self, alert: dict[str, Any]) -> None:
+        """Keep, for each account an alert names, its highest-scoring alert."""
         for account in alert["accounts"]:
             old = self.alerts.get(account)
             if old is None or alert["score"] > old["score"]:
                 self.alerts[account] = alert
 
     def render(self) -> Table:
+        """Progress in the title, and the ten highest-scoring accounts with their alerts."""
         table = Table(title=f"distillguard demo: produced {self.produced:,}/{self.total:,} "
                             f"events, processed {self.processed_total:,}, "
                             f"{len(self.alerts)} accounts alerted")
@@ -80,6 +84,8 @@ class DemoView:
         return table
 
     def summary(self) -> tuple[str, bool]:
+        """Detection against the ground truth as text, and whether it was clean: every
+        extraction account alerted, no organic one."""
         extraction = {a for a, label in self.truth.items() if label == "extraction"}
         organic = set(self.truth) - extraction
         flagged = set(self.alerts)

@@ -63,7 +63,9 @@ class Sink(Protocol):
 
     async def send(self, *, key: bytes | None = None, value: bytes | None = None,
                    partition: int | None = None,
-                   headers: list[tuple[str, bytes]] | None = None) -> Any: ...
+                   headers: list[tuple[str, bytes]] | None = None) -> Any:
+        """Queue one record; the result is its delivery future, to await the broker's answer."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Handlers:
                                          self.partition_of)
 
     async def send_alert(self, alert: Alert) -> None:
+        """Count an alert and send it to the alerts topic, keyed by its subject."""
         metrics.ALERTS.labels(alert["kind"], alert["severity"], alert["action"]).inc()
         await self.wiring.alerts.send(key=alert["subject"].encode(), value=orjson.dumps(alert))
 
@@ -260,6 +263,7 @@ class AccountBatch:
         self.latest = 0.0
 
     def record_of(self, account: str) -> Record | None:
+        """The account's record: read from the table once per batch, then the batch's own."""
         if account not in self.records:
             self.records[account] = decoded(self.handlers.wiring.accounts_table.get(account))
         return self.records[account]

@@ -62,6 +62,7 @@ class SequencedBuffer(ProducerBuffer):
         self.sent_count = 0
 
     def put(self, fut: FutureMessage) -> None:
+        """Queue a message as Faust does, counted so that `flush` knows what to wait for."""
         self.put_count += 1
         super().put(fut)
 
@@ -109,6 +110,8 @@ class SequencedProducer(Producer):
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    partition: int | None, timestamp: float | None, headers: Any, *,
                    transactional_id: str | None = None) -> Any:
+        """Faust's send; a refused delivery is noted for `flush` unless the topic is
+        self-checked."""
         delivery = await super().send(topic, key, value, partition, timestamp, headers,
                                       transactional_id=transactional_id)
         if topic not in self.self_checked:

@@ -26,6 +26,11 @@ MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 @dataclass(frozen=True, repr=False)
 class KafkaSecurity:
+    """How to reach the brokers: protocol, SASL mechanism and credentials, TLS files.
+
+    The repr shows only protocol and mechanism, so logging one leaks no credential.
+    """
+
     protocol: str = "PLAINTEXT"
     mechanism: str | None = None
     username: str | None = None
@@ -68,9 +73,12 @@ class KafkaSecurity:
 
     @property
     def uses_ssl(self) -> bool:
+        """Whether the connection is TLS (SSL or SASL_SSL)."""
         return self.protocol in ("SSL", "SASL_SSL")
 
     def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context that verifies the brokers (and presents the client certificate,
+        if any); None without TLS."""
         if not self.uses_ssl:
             return None
         ctx = ssl.create_default_context(cafile=self.cafile)

@@ -97,25 +97,31 @@ class Declared:
 
     @property
     def env(self) -> str:
+        """The setting's environment variable."""
         return self.spec.env_name(self.name)
 
     @property
     def flag(self) -> str:
+        """The setting's command-line flag: `--` and its name with dashes."""
         return "--" + self.name.replace("_", "-")
 
     @property
     def default(self) -> Any:
+        """The setting's default value."""
         return default_of(self.field)
 
     @property
     def type(self) -> type:
+        """What a flag or variable is parsed with: the type of the default."""
         return type(self.default)
 
     @property
     def help(self) -> str:
+        """The setting's help text (also its line in `--help` and the README)."""
         return self.spec.help
 
     def value(self, settings: Settings) -> Any:
+        """The setting's value in `settings`."""
         return getattr(settings.detection if self.detection else settings, self.name)
 
 
