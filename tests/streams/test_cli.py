@@ -109,3 +109,13 @@ def test_replay_counts_rejections_by_reason() -> None:
 def test_simulate_unknown_scenario_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--scenario", "nope"]) == 2
     assert "unknown scenario" in capsys.readouterr().err
+
+
+def test_demo_without_its_extra_says_how_to_install_it(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from distillguard.streams import cli
+
+    monkeypatch.setattr(cli, "DEMO_MODULES", ("rich", "no_such_module_for_the_demo"))
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_module_for_the_demo" in err and "distillguard[demo]" in err
