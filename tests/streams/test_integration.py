@@ -17,17 +17,12 @@ import pytest
 
 from distillguard import simulator
 from distillguard.models.replay import replay
-from tests.kafka_helpers import (
-    WorkerProcess,
-    create_topics,
-    fetch,
-    latest_records,
-    produce,
-    read_topic,
-    unique_settings,
-    wait_settled,
-    wait_until,
-)
+from distillguard.testing.consume import read_topic
+from distillguard.testing.metrics import fetch
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.produce import produce
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import latest_records, wait_settled, wait_until
 
 pytestmark = pytest.mark.integration
 

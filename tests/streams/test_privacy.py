@@ -29,15 +29,12 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from distillguard import simulator
-from tests.kafka_helpers import (
-    WorkerProcess,
-    create_topics,
-    fetch,
-    produce,
-    read_topic,
-    unique_settings,
-    wait_settled,
-)
+from distillguard.testing.consume import read_topic
+from distillguard.testing.metrics import fetch
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.produce import produce
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import wait_settled
 
 pytestmark = pytest.mark.integration
 

@@ -56,16 +56,15 @@ from distillguard import simulator
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.settings import Settings
 from distillguard.testing.broker import free_port
+from distillguard.testing.consume import read_topic
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.settings import create_topics, unique_settings
 from tests.kafka_helpers import (
-    WorkerProcess,
     broker_description,
-    create_topics,
     drained,
     forwarded_events,
     latest_records,
-    read_topic,
     record_result,
-    unique_settings,
     wait_until,
 )
 

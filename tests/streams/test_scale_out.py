@@ -27,18 +27,12 @@ import orjson
 import pytest
 
 from distillguard.testing.broker import free_port
-from tests.kafka_helpers import (
-    WorkerProcess,
-    create_topics,
-    forwarded_events,
-    keyed_events,
-    latest_records,
-    metric_values,
-    produce,
-    read_topic,
-    unique_settings,
-    wait_until,
-)
+from distillguard.testing.consume import read_topic
+from distillguard.testing.metrics import metric_values
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.produce import produce
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import forwarded_events, keyed_events, latest_records, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -20,14 +20,11 @@ from distillguard.models.config import DetectorConfig
 from distillguard.models.replay import replay
 from distillguard.streams.cli import main
 from distillguard.streams.settings import DECLARED
-from tests.kafka_helpers import (
-    WorkerProcess,
-    create_topics,
-    produce,
-    read_topic,
-    unique_settings,
-    wait_settled,
-)
+from distillguard.testing.consume import read_topic
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.produce import produce
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import wait_settled
 
 pytestmark = pytest.mark.integration
 

@@ -32,16 +32,13 @@ from pathlib import Path
 import pytest
 
 from distillguard.models.events import MAX_RECORD_BYTES, Rejection, parse_event
-from distillguard.testing.processes import family
-from tests.kafka_helpers import (
-    WorkerProcess,
-    create_topics,
-    forwarded_events,
-    produce,
-    read_topic,
-    unique_settings,
-)
-from tests.test_fuzz import FUZZ_SEED, fuzz_cases
+from distillguard.testing.consume import read_topic
+from distillguard.testing.metrics import family
+from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.produce import produce
+from distillguard.testing.settings import create_topics, unique_settings
+from tests.kafka_helpers import forwarded_events
+from tests.models.test_fuzz import FUZZ_SEED, fuzz_cases
 
 pytestmark = pytest.mark.integration
 
