@@ -44,7 +44,8 @@ from distillguard.models.events import DAY, Event, parse_event
 from distillguard.models.replay import Backtest
 from distillguard.models.scoring import PopulationModel
 
-RESULTS = Path(__file__).parent / "results"
+from perf.common import add_results_argument
+
 FPRS = (0.001, 0.01)
 
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in simulator.SCENARIOS if n != "demo"]
     parser.add_argument("--scenarios", default=",".join(names), help="comma-separated")
     parser.add_argument("--scale", type=float, default=1.0, help="account-count multiplier")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    add_results_argument(parser)
     args = parser.parse_args(argv)
     chosen = [s for s in args.scenarios.split(",") if s]
     unknown = set(chosen) - set(simulator.SCENARIOS)

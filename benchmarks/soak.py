@@ -27,7 +27,8 @@ unbounded structure, not new accounts. (With `--fresh-accounts` every day
 is a new seed with new accounts instead, and the tables grow by design.)
 
 Usage: python benchmarks/soak.py [--minutes 10] [--rate N] [--bootstrap HOST:PORT]
-Writes benchmarks/results/soak.md and soak.json.
+Writes benchmarks/results/soak.md and soak.json (`--out DIR` elsewhere); the worker,
+settings and metrics come from `distillguard.testing`. Figures: benchmarks/results/soak.md.
 """
 
 from __future__ import annotations
@@ -40,24 +41,25 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from distillguard import simulator
 from distillguard.models.events import DAY
-from distillguard.streams.admin import ensure_topics
-from distillguard.streams.settings import Settings
-from distillguard.testing.broker import EmbeddedBroker, free_port
-from distillguard.testing.processes import WorkerProcess
+from distillguard.testing.broker import EmbeddedBroker
+from distillguard.testing.metrics import total
+from distillguard.testing.processes import WorkerProcess, proc_status_kib
+from distillguard.testing.produce import make_producer
+from distillguard.testing.settings import create_topics, unique_settings
 
-RESULTS = Path(__file__).parent / "results"
-#: one simulated day of a mid-sized tenant: ~30k events, a loud harvester, a quiet campaign
+from perf.common import add_results_argument
+
+#: one simulated day of a mid-sized tenant: a loud harvester and a quiet campaign among
+#: organic accounts
 SCENARIO = simulator.SimConfig(seed=5, days=1.0, organic_accounts=300, loud_accounts=2,
                                hydra_accounts=30)
 
@@ -111,8 +113,7 @@ class Producer:
             self.error = exc
 
     async def _run(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks=1, linger_ms=20,
-                                    max_batch_size=512 * 1024)
+        producer = make_producer(self.bootstrap, acks=1, linger_ms=20, max_batch_size=512 << 10)
         await producer.start()
         try:
             began = time.monotonic()
@@ -147,47 +148,31 @@ class Producer:
 
 
 def rss_mib(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
+    """Resident memory of a process, MiB; None if it is not running."""
+    kib = proc_status_kib(pid, "VmRSS")
+    return None if kib is None else kib / 1024
 
 
 def accepted(m: dict[str, float]) -> float:
-    return m.get('distillguard_ingest_records_total{result="accepted"}', 0.0)
+    """Records ingest accepted (valid events), from a worker's samples."""
+    return total(m, "distillguard_ingest_records_total", result="accepted") or 0.0
 
 
 def processed(m: dict[str, float]) -> float:
-    return sum(v for k, v in m.items() if k.startswith("distillguard_events_processed_total{"))
+    """Events through scoring, every outcome."""
+    return total(m, "distillguard_events_processed_total") or 0.0
 
 
 def lag(m: dict[str, float], topic: str | None = None) -> float | None:
     """Summed consumer lag, of every stream topic or of one; None before the first sample."""
-    prefix = "distillguard_consumer_lag_messages{"
-    values = [v for k, v in m.items() if k.startswith(prefix)
-              and (topic is None or f'topic="{topic}"' in k)]
-    return sum(values) if values else None
-
-
-def new_settings(bootstrap: str, data_dir: Path, partitions: int) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return Settings(bootstrap_servers=bootstrap, app_id=f"soak-{tag}",
-                    input_topic=f"soak-requests-{tag}", dlq_topic=f"soak-dlq-{tag}",
-                    alerts_topic=f"soak-alerts-{tag}", feedback_topic=f"soak-feedback-{tag}",
-                    partitions=partitions, data_dir=str(data_dir), web_port=free_port(),
-                    rebalance_timeout=3.0, session_timeout=6.0, metrics_interval=5.0)
+    return total(m, "distillguard_consumer_lag_messages", **({"topic": topic} if topic else {}))
 
 
 def start_worker(bootstrap: str, workdir: Path, name: str, partitions: int) -> WorkerProcess:
-    settings = new_settings(bootstrap, workdir / name, partitions)
-    asyncio.run(ensure_topics(bootstrap, {settings.input_topic: partitions,
-                                          settings.dlq_topic: 1, settings.alerts_topic: 1,
-                                          settings.feedback_topic: 1}))
+    """A ready worker on topics of its own, sampling its metrics every 5 s."""
+    settings = unique_settings(bootstrap, workdir / name, prefix="soak", partitions=partitions,
+                               metrics_interval=5.0, log_level="warn")
+    create_topics(settings, partitions)
     worker = WorkerProcess(settings, workdir / f"{name}.log").start()
     worker.wait_ready()
     return worker
@@ -253,7 +238,7 @@ def soak(bootstrap: str, workdir: Path, rate: float, minutes: float, every: floa
          broker_pid: int | None) -> Soak:
     worker = start_worker(bootstrap, workdir, "soak", partitions)
     result = Soak(rate=rate, minutes=minutes)
-    pid = worker.proc.pid if worker.proc else None
+    pid = worker.pid
     producer = Producer(bootstrap, worker.settings.input_topic, traffic(cfg, fresh_accounts),
                         rate).start()
     began = time.monotonic()
@@ -406,14 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=2, help="input and internal topics [2]")
     parser.add_argument("--fresh-accounts", action="store_true",
                         help="a new account population every simulated day (tables grow)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    add_results_argument(parser)
     args = parser.parse_args(argv)
     if args.minutes <= 0 or (args.rate is not None and args.rate <= 0):
         parser.error("--minutes and --rate must be positive")
     load_before = os.getloadavg()
     broker = None if args.bootstrap else EmbeddedBroker().start()
     bootstrap = args.bootstrap or broker.bootstrap_servers  # type: ignore[union-attr]
-    broker_pid = broker._proc.pid if broker is not None and broker._proc else None
+    broker_pid = broker.pid if broker is not None else None
     try:
         with tempfile.TemporaryDirectory(prefix="distillguard-soak-") as tmp:
             workdir = Path(tmp)

@@ -20,12 +20,11 @@ import argparse
 import random
 import sys
 from collections import Counter
-from pathlib import Path
 
 from distillguard import simulator
 from distillguard.models.text_signals import template_fingerprint
 
-RESULTS = Path(__file__).parent / "results"
+from perf.common import add_results_argument
 
 
 def template_rates(fills: int, paraphrase: bool) -> list[tuple[str, float, int, int]]:
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fills", type=int, default=2000)
     parser.add_argument("--organic", type=int, default=5000)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_results_argument(parser)
     args = parser.parse_args(argv)
     lines = ["| template | wording | share with the modal fingerprint | distinct fingerprints "
              f"in {args.fills} fills | fills of the rarest |", "| --- | --- | --- | --- | --- |"]
