@@ -56,7 +56,7 @@ from distillguard.testing.processes import WorkerProcess, proc_status_kib
 from distillguard.testing.produce import make_producer
 from distillguard.testing.settings import create_topics, unique_settings
 
-from perf.common import add_results_argument
+from perf.common import add_bootstrap_argument, add_results_argument
 
 #: one simulated day of a mid-sized tenant: a loud harvester and a quiet campaign among
 #: organic accounts
@@ -386,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure-seconds", type=float, default=30.0,
                         help="how long to flood when measuring the maximum [30]")
     parser.add_argument("--sample-seconds", type=float, default=10.0, help="sampling period [10]")
-    parser.add_argument("--bootstrap", default=None,
-                        help="Kafka bootstrap servers [default: start the embedded broker]")
+    add_bootstrap_argument(parser)
     parser.add_argument("--partitions", type=int, default=2, help="input and internal topics [2]")
     parser.add_argument("--fresh-accounts", action="store_true",
                         help="a new account population every simulated day (tables grow)")

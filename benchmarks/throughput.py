@@ -47,7 +47,7 @@ from typing import Any
 from distillguard.testing.broker import EmbeddedBroker
 
 from perf import runs
-from perf.common import add_results_argument, progress
+from perf.common import add_bootstrap_argument, add_results_argument, progress
 from perf.report import markdown
 from perf.system import Busy, machine
 from perf.workers import EXTRA_WORKER_ENV
@@ -61,8 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; --worker-env items go into `EXTRA_WORKER_ENV`."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000, help="events N [200000]")
-    parser.add_argument("--bootstrap", default=None,
-                        help="use this broker (host:port) instead of starting the embedded one")
+    add_bootstrap_argument(parser)
     parser.add_argument("--partitions", type=int, default=4, help="input topic partitions [4]")
     parser.add_argument("--skip-million", action="store_true",
                         help="skip the 1,000,000-account memory part")

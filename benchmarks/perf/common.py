@@ -35,6 +35,12 @@ def add_results_argument(parser: argparse.ArgumentParser) -> None:
                         metavar="DIR", help="results directory [benchmarks/results]")
 
 
+def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
+    """`--bootstrap HOST:PORT`: a broker to use instead of starting the embedded one."""
+    parser.add_argument("--bootstrap", default=None, metavar="HOST:PORT",
+                        help="use this Kafka broker instead of starting the embedded one")
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The `q` quantile (0..1) of `values`, linearly interpolated; None for no values."""
     if not values:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-Rows = list[tuple[str, str]]
+#: adds one (measurement, figure) row to the table
+Add = Callable[[tuple[str, str]], None]
 
 
 def _f(x: Any, nd: int = 0) -> str:
@@ -64,11 +66,9 @@ def budget_cell(t: dict[str, Any], target: float = 40_000) -> str:
                    f"{_f(budget - raw, 1)} us would be left)")
 
 
-def _throughput_rows(r: dict[str, Any]) -> Rows:
+def _throughput_rows(r: dict[str, Any], add: Add) -> None:
     """Data, produce, (a)-(e), their ratios and the budget left at 40,000 ev/s."""
     a = r.get("args", {})
-    rows: Rows = []
-    add = rows.append
     d = r.get("data")
     if d:
         add(("events (simulator mix)", f"{_f(d['events'])} events, {_f(d['accounts'])} "
@@ -112,13 +112,10 @@ def _throughput_rows(r: dict[str, Any]) -> Rows:
         add(("worker RSS after (c)", f"{_f(c.get('rss_mib'))} MiB"))
         if _warnings(c):
             add(("(c) worker log warnings", _warnings(c)))
-    return rows
 
 
-def _latency_rows(r: dict[str, Any]) -> Rows:
+def _latency_rows(r: dict[str, Any], add: Add) -> None:
     """The paced run: its rate, latency to table and to alert."""
-    rows: Rows = []
-    add = rows.append
     lat = r.get("latency")
     if lat:
         add(("latency: paced rate (0.5 x c)", f"{_f(lat['target_rate'])} ev/s target, "
@@ -134,13 +131,10 @@ def _latency_rows(r: dict[str, Any]) -> Rows:
              f"**{_f(al['p50_ms'], 1)} / {_f(al['p99_ms'], 1)} ms** (p90 {_f(al['p90_ms'], 1)}, "
              f"max {_f(al['max_ms'], 1)}, n={_f(al['count'])}: "
              f"{', '.join(f'{k} {v}' for k, v in sorted(lat['alert_kinds'].items()))})"))
-    return rows
 
 
-def _memory_rows(r: dict[str, Any]) -> Rows:
+def _memory_rows(r: dict[str, Any], add: Add) -> None:
     """State per account from run (c), the million accounts and the failover."""
-    rows: Rows = []
-    add = rows.append
     c = r.get("throughput", {}).get("c_worker")
     mem = r.get("memory", {})
     cl = mem.get("changelog")
@@ -186,13 +180,10 @@ def _memory_rows(r: dict[str, Any]) -> Rows:
                  f"{empty})"))
     elif mem.get("million_skipped"):
         add(("1M tracked accounts", mem["million_skipped"]))
-    return rows
 
 
-def _scale_out_rows(r: dict[str, Any]) -> Rows:
+def _scale_out_rows(r: dict[str, Any], add: Add) -> None:
     """One worker against two, with and without standby replicas."""
-    rows: Rows = []
-    add = rows.append
     sc = r.get("scale_out") or {}
     if "one" in sc:
         add(("scale-out: 1 worker (partitions 4)", _rate_cell(sc["one"])))
@@ -224,7 +215,6 @@ def _scale_out_rows(r: dict[str, Any]) -> Rows:
                  f"1 worker {c1:.0f} us, 2 workers {c2:.0f} us together "
                  f"({100 * (c2 / c1 - 1):+.0f}%): with a core for each worker, 2 workers "
                  f"would do about **{2 * c1 / c2:.2f}x** of 1 at these per-event costs"))
-    return rows
 
 
 def _profile_lines(r: dict[str, Any]) -> list[str]:
@@ -252,8 +242,9 @@ def _profile_lines(r: dict[str, Any]) -> list[str]:
 def markdown(r: dict[str, Any]) -> str:
     """The whole report: header, the table of figures, notes, the profile."""
     m = r.get("machine", {})
-    rows = [*_throughput_rows(r), *_latency_rows(r), *_memory_rows(r),
-            *_scale_out_rows(r)]
+    rows: list[tuple[str, str]] = []
+    for section in (_throughput_rows, _latency_rows, _memory_rows, _scale_out_rows):
+        section(r, rows.append)
     lines = [
         "# distillguard worker throughput, latency and memory",
         "",
