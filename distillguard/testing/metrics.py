@@ -31,6 +31,9 @@ def parse_metrics(text: str) -> dict[str, float]:
     """Every sample of a Prometheus text exposition: `name{labels}` (or `name`) -> value.
 
     Comments and lines without a numeric value are skipped.
+
+    >>> parse_metrics('# HELP x\\nx_total{a="1"} 2.0\\nup 1\\nbad NaN-ish')
+    {'x_total{a="1"}': 2.0, 'up': 1.0}
     """
     out: dict[str, float] = {}
     for line in text.splitlines():
@@ -55,7 +58,11 @@ def family(samples: dict[str, float], name: str) -> dict[str, float]:
 
 
 def labels_of(series: str) -> dict[str, str]:
-    """The labels of a sample key: `name{a="1",b="x"}` -> {"a": "1", "b": "x"}."""
+    """The labels of a sample key.
+
+    >>> labels_of('lag{topic="in",partition="0"}')
+    {'topic': 'in', 'partition': '0'}
+    """
     _, brace, rest = series.partition("{")
     return dict(_LABEL.findall(rest)) if brace else {}
 
@@ -67,7 +74,13 @@ def values(samples: dict[str, float], name: str, **labels: str) -> list[float]:
 
 
 def total(samples: dict[str, float], name: str, **labels: str) -> float | None:
-    """A family summed over the labels not given; None if no sample matches (not yet exported)."""
+    """A family summed over the labels not given; None if no sample matches (not yet exported).
+
+    >>> m = {'lag{topic="in",partition="0"}': 3.0, 'lag{topic="in",partition="1"}': 4.0,
+    ...      'lag{topic="out",partition="0"}': 1.0, 'lag_max': 9.0}
+    >>> total(m, "lag"), total(m, "lag", topic="out"), total(m, "lag", topic="x")
+    (8.0, 1.0, None)
+    """
     found = values(samples, name, **labels)
     return sum(found) if found else None
 
