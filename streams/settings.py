@@ -28,6 +28,7 @@ from distillguard.models.config import (
 from distillguard.models.events import DAY, MAX_RECORD_BYTES
 
 LOG_LEVELS = ("crit", "error", "warn", "info", "debug")
+COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ class Settings:
                                                    "round trip (Faust's default is 16384; the "
                                                    "broker's default message.max.bytes bounds "
                                                    "it)", lo=1024, hi=1 << 20)
+    producer_compression: str = setting("none", "compression of what the worker produces "
+                                                "(alerts, dead letters, internal topics, "
+                                                "changelogs): none, gzip, snappy, lz4 or zstd; "
+                                                "it reads every codec whatever this says",
+                                        choices=COMPRESSION)
     standby_replicas: int = setting(1, "standby copies of each table partition on other "
                                        "workers: a failover resumes from one instead of reading "
                                        "the changelog; each copy costs its worker CPU to follow "

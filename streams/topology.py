@@ -79,6 +79,8 @@ def build_app(settings: Settings) -> Service:
         # the DLQ forwards records over the 1 MiB contract limit unchanged
         producer_max_request_size=settings.max_request_bytes,
         producer_max_batch_size=settings.producer_batch_bytes,
+        producer_compression_type=(None if settings.producer_compression == "none"
+                                   else settings.producer_compression),
         table_standby_replicas=settings.standby_replicas,
         consumer_max_fetch_size=settings.max_request_bytes,
     )
