@@ -31,17 +31,22 @@ and tests/streams/test_reliability.py (SIGKILL crashes, exact counts).
 from __future__ import annotations
 
 import functools
+import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CorruptRecordException, UnsupportedCodecError
 from faust.events import Event
 from faust.streams import _current_event
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP, AppT, Message
 
+from distillguard.streams import metrics
 from distillguard.streams.producer import SequencedProducer, ebb
+
+logger = logging.getLogger(__name__)
 
 #: a topic's batch handler: the partition's fetched records, in offset order
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
@@ -54,6 +59,12 @@ class BatchConsumer(Consumer):
     batch_handlers: dict[str, BatchHandler]
     #: milliseconds the broker may hold a fetch that finds no records; set by `install`
     fetch_max_wait_ms: int
+    #: partitions stopped at a batch that cannot be decoded -> its offset (see `stall`)
+    stalled: dict[TP, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stalled = {}
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return ShortFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -74,7 +85,11 @@ class BatchConsumer(Consumer):
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         """Faust's `getmany`, with the batch topics' records handled here and not yielded."""
-        records, active = await self._wait_next_records(timeout)
+        try:
+            records, active = await self._wait_next_records(timeout)
+        except (CorruptRecordException, UnsupportedCodecError) as exc:
+            await self.stall(exc)
+            return
         generation = self.app.consumer_generation_id
         if records is None or self.should_stop:
             return
@@ -96,6 +111,39 @@ class BatchConsumer(Consumer):
                 break
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             yield tp, self._to_message(tp, record)
+
+    async def stall(self, error: Exception) -> None:
+        """Stop reading the partitions whose fetched batch cannot be decoded; keep the rest.
+
+        Why: the client raises such an error on every fetch of the batch, so without
+        this the fetcher crashes, and a restarted worker crashes again on the same
+        batch. A batch cannot be skipped either: its extent is only known once it is
+        decoded, and skipping would lose its records. So the partition is paused at the
+        offset of the batch (nothing is committed past it), named in the log, in
+        `distillguard_stalled_partitions` and on /readyz (503), and the other
+        partitions go on. Records already fetched alongside are read again from the
+        committed offsets (the handlers drop what they had applied). A restart, once
+        the cause is fixed (a codec library, a broker's corrupt segment), resumes at
+        the stalled offset.
+        """
+        client = self._thread._consumer
+        failed = broken_fetches(client) if client is not None else []
+        metrics.UNDECODABLE_BATCHES.inc()
+        if client is None or not failed:
+            logger.critical("a fetched batch could not be decoded (%s: %s) and its partition "
+                            "is unknown; stopping the worker", type(error).__name__, error)
+            raise error
+        for tp, offset in failed:
+            logger.critical("cannot decode the batch at topic %s partition %d offset %d "
+                            "(%s: %s); that partition is stalled there until a restart, the "
+                            "others go on", tp.topic, tp.partition, offset,
+                            type(error).__name__, error)
+            self.stalled[tp] = offset
+            client._fetcher._records.pop(tp, None)
+            client.pause(tp)
+        self.pause_partitions([tp for tp, _ in failed])
+        metrics.STALLED_PARTITIONS.set(len(self.stalled))
+        await self.perform_seek()
 
     async def deliver(self, tp: TP, records: list[Any], handler: BatchHandler,
                       generation: int) -> bool:
@@ -129,6 +177,23 @@ class BatchConsumer(Consumer):
         for message in fresh:
             self.ack(message)
         return True
+
+
+def broken_fetches(client: AIOKafkaConsumer) -> list[tuple[TP, int]]:
+    """The partitions whose fetched records failed to decode, with the failing offset.
+
+    aiokafka decodes a partition's records lazily, in a generator, while handing
+    them out; the one that raised is finished (no frame) but still held, at the
+    offset of its first undecoded record. Reads aiokafka's private fetcher state:
+    the client offers no other way to tell which partition failed.
+    """
+    failed = []
+    for tp, result in client._fetcher._records.items():
+        records = getattr(result, "_partition_records", None)
+        iterator = getattr(records, "_records_iterator", None)
+        if records is not None and iterator is not None and iterator.gi_frame is None:
+            failed.append((tp, records.next_fetch_offset))
+    return failed
 
 
 class ShortFetchThread(AIOKafkaConsumerThread):

@@ -77,6 +77,14 @@ FEEDBACK = Counter(
     "Feedback records read, by label (extraction, benign) or rejected",
     ["result"],
 )
+UNDECODABLE_BATCHES = Counter(
+    "distillguard_undecodable_batches_total",
+    "Fetched batches the Kafka client could not decode (codec, CRC); their partition stalls",
+)
+STALLED_PARTITIONS = Gauge(
+    "distillguard_stalled_partitions",
+    "Partitions stopped at a batch that cannot be decoded, until a restart (see the log)",
+)
 BUILD = Info("distillguard_build", "Version of the running distillguard")
 
 try:

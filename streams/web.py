@@ -41,10 +41,13 @@ def register(app: faust.App, accounts: faust.types.TableT, fingerprints: faust.t
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        """Readiness: partitions assigned and table recovery finished."""
+        """Readiness: partitions assigned, table recovery finished, no partition stalled."""
         assigned = bool(app.consumer.assignment()) if app.consumer else False
-        ready = assigned and not app.in_recovery and not app.rebalancing
-        body = {"ready": ready, "assigned": assigned, "recovering": bool(app.in_recovery)}
+        stalled = [{"topic": tp.topic, "partition": tp.partition, "offset": offset}
+                   for tp, offset in getattr(app.consumer, "stalled", {}).items()]
+        ready = assigned and not app.in_recovery and not app.rebalancing and not stalled
+        body = {"ready": ready, "assigned": assigned, "recovering": bool(app.in_recovery),
+                "stalled": stalled}
         return web.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")

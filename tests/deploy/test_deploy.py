@@ -215,7 +215,8 @@ def test_scrape_config_is_valid() -> None:
 def test_expected_alerts_exist() -> None:
     assert {r["alert"] for r in load_rules()} == {
         "DistillguardDown", "DistillguardConsumerLagGrowing", "DistillguardDeadLetterRateHigh",
-        "DistillguardNoEvents", "DistillguardAlertStorm", "DistillguardCampaignDetected"}
+        "DistillguardNoEvents", "DistillguardAlertStorm", "DistillguardCampaignDetected",
+        "DistillguardPartitionStalled"}
 
 
 def test_every_rule_fires_and_stays_silent_in_a_unit_test() -> None:
