@@ -31,6 +31,8 @@ TOP_TEMPLATES = 6
 #: event ids remembered per account to drop a gateway's retries (same id, new record); Kafka's
 #: own redeliveries are dropped by input position instead (see `seen_before`)
 RECENT_IDS = 16
+#: feedback digests remembered per account, so a replayed record is applied once
+RECENT_FEEDBACK = 8
 #: event time between decays of the hour-of-day histogram (its time constant is days)
 HOURS_STEP = 600.0
 
@@ -89,6 +91,9 @@ class AccountState:
     episode: float = 0.0       # event time the current alert episode began
     allow: bool = False        # allow-listed by an analyst: never alerts, never a suspect
     label: str = ""            # the latest analyst label, if any
+    allow_src: str = ""        # `source` of the feedback that last allow-listed the account
+    allow_ts: float | None = None  # its `ts` (None: never allow-listed); kept if revoked
+    fb_ids: list[int] = field(default_factory=list)  # recent feedback digests, newest last
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccountState:

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from distillguard.models.account_state import AccountState, features, seen_before, update
+from distillguard.models.account_state import (
+    RECENT_FEEDBACK,
+    AccountState,
+    features,
+    seen_before,
+    update,
+)
 from distillguard.models.alerts import build_alert
 from distillguard.models.config import DetectorConfig
 from distillguard.models.events import Event
@@ -50,11 +56,21 @@ class AccountScorer:
         """Record an analyst's word on an account; labels train the label model.
 
         Only analyst labels reach the label model, never the detector's own alerts.
+        An allow-list is recorded with its source and time (`allow_src`, `allow_ts`);
+        an `extraction` label lifts it, and the account's later alerts name it in their
+        evidence. A record already applied (its digest among the account's last
+        `RECENT_FEEDBACK`) changes nothing and returns `record` itself: replayed or
+        redelivered feedback neither moves the state nor trains the model twice.
         """
         state = AccountState.from_dict(record) if record else AccountState()
+        digest = fb.digest
+        if record is not None and digest in state.fb_ids:
+            return record
+        state.fb_ids = [*state.fb_ids[-(RECENT_FEEDBACK - 1):], digest]
         state.label = fb.label
         if fb.allowlists:
             state.allow, state.sev = True, -1
+            state.allow_src, state.allow_ts = fb.source, fb.ts
         elif fb.label == "extraction":
             state.allow = False
         if state.n:
@@ -117,10 +133,17 @@ class AccountScorer:
 
 
     def _evidence(self, state: AccountState, account: str) -> dict[str, Any]:
-        """Fingerprints and counts an analyst can check; never text."""
-        return {
+        """Fingerprints and counts an analyst can check; never text.
+
+        An account that was allow-listed once (and, since it alerts, had that lifted by
+        an `extraction` label) also shows who allow-listed it and when.
+        """
+        evidence: dict[str, Any] = {
             "window": [state.first, state.last],
             "top_templates": [{"template_fp": fp, "count": c} for fp, c in state.tpl],
             "system_fp": state.sys_fp or None,
             "campaign_id": self.campaign_of(account) if self.campaign_of else None,
         }
+        if state.allow_ts is not None:
+            evidence["allowlist"] = {"source": state.allow_src, "ts": state.allow_ts}
+        return evidence

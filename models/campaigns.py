@@ -71,6 +71,8 @@ class Campaign:
     merged: list[str] = field(default_factory=list)           # ids this campaign absorbed
     allow: bool = False                                       # allow-listed: never alerts
     stats: dict[str, float] = field(default_factory=dict)     # strongest linking-key stats
+    #: members taken out by an account allow-list -> (its source, its ts)
+    allowed: dict[str, tuple[str, float | None]] = field(default_factory=dict)
 
     def merge(self, other: Campaign) -> None:
         """Absorb `other`, the side of a union that loses its id: members, keys, window,
@@ -81,6 +83,7 @@ class Campaign:
         self.keys.update(other.keys)
         self.sev = max(self.sev, other.sev)
         self.allow = self.allow or other.allow
+        self.allowed.update(other.allowed)
         self.note(other.stats)
         self.merged.extend([other.campaign_id, *other.merged])
 
@@ -128,15 +131,18 @@ class CampaignGraph:
         """The current campaigns, one per connected component of linked accounts and keys."""
         return list(self._campaigns.values())
 
-    def remove_account(self, account: str) -> None:
+    def remove_account(self, account: str, source: str = "", ts: float | None = None) -> None:
         """Take an allow-listed account out of its campaign's member list.
 
         Its node stays in the forest (union-find cannot split), but it no longer
         counts or appears in alerts, and, scored 0 from now on, it links no more.
+        The campaign's later alerts list it, with the allow-list's `source` and `ts`,
+        under `allowlisted_accounts` in their evidence.
         """
         node = "a:" + account
         if node in self._parent and (camp := self._campaigns.get(self._find(node))):
-            camp.accounts.pop(account, None)
+            if camp.accounts.pop(account, None) is not None:
+                camp.allowed[account] = (source, ts)
 
     def allowlist(self, campaign_id: str) -> bool:
         """Silence a campaign (and whatever later merges with it); False if unknown."""
@@ -210,6 +216,18 @@ class CampaignGraph:
         ]
         reasons.sort(key=lambda s: -s.contribution)
         accounts = sorted(camp.accounts)[: self.rule.account_cap]
+        evidence: dict[str, Any] = {
+            "window": [camp.first, camp.last],
+            "linking_keys": list(camp.keys)[: self.rule.evidence_keys],
+            "linking_kinds": kinds,
+            "merged_campaign_ids": list(camp.merged),  # copies: the campaign lives on
+            "linking_key_stats": dict(stats),
+        }
+        if camp.allowed:  # members an analyst allow-listed: who did, and when
+            evidence["allowlisted_accounts"] = [
+                {"account": account, "source": source, "ts": when}
+                for account, (source, when) in sorted(camp.allowed.items())
+            ][: self.rule.account_cap]
         return build_alert(
             kind="campaign",
             subject=camp.campaign_id,
@@ -219,13 +237,7 @@ class CampaignGraph:
             severity=sev,
             episode_start=camp.first,
             reasons=reasons,
-            evidence={
-                "window": [camp.first, camp.last],
-                "linking_keys": list(camp.keys)[: self.rule.evidence_keys],
-                "linking_kinds": kinds,
-                "merged_campaign_ids": list(camp.merged),  # copies: the campaign lives on
-                "linking_key_stats": dict(stats),
-            },
+            evidence=evidence,
             ts=ts,
             first_seen=camp.first,
             events_seen=sum(events for _, events in camp.accounts.values()),

@@ -34,6 +34,7 @@ class Spec:
     lo: float | None = None         # inclusive bounds
     hi: float | None = None
     choices: tuple[str, ...] = ()
+    secret: bool = False            # a credential: kept out of reprs; only its name is shown
 
     def env_name(self, name: str) -> str:
         """The environment variable of the setting `name`.
@@ -53,10 +54,13 @@ class SettingError(ValueError):
 
 
 def setting(default: Any, help: str, *, env: str | None = None, lo: float | None = None,
-            hi: float | None = None, choices: tuple[str, ...] = ()) -> Any:
-    """A dataclass field carrying its `Spec` (typed as Any so that fields keep their type)."""
-    return field(default=default,
-                 metadata={"spec": Spec(help, env, lo, hi, choices)})
+            hi: float | None = None, choices: tuple[str, ...] = (), secret: bool = False) -> Any:
+    """A dataclass field carrying its `Spec` (typed as Any so that fields keep their type).
+
+    A `secret` one is left out of the dataclass's repr.
+    """
+    return field(default=default, repr=not secret,
+                 metadata={"spec": Spec(help, env, lo, hi, choices, secret)})
 
 
 def declared(cls: type) -> list[tuple[Field[Any], Spec]]:

@@ -71,4 +71,4 @@ class Detector:
         if fb.subject_kind == "campaign":
             self.graph.allowlist(fb.subject)
         else:
-            self.graph.remove_account(fb.subject)
+            self.graph.remove_account(fb.subject, fb.source, fb.ts)

@@ -1,4 +1,4 @@
-"""The `distillguard` command: worker, demo, replay, simulate.
+"""The `distillguard` command: worker, demo, replay, alerts, settings, simulate, feedback.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 """
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import orjson
 
 from distillguard.models.alerts import ACTIONS
+from distillguard.models.feedback import LABELS
 from distillguard.streams.security import KafkaSecurity
 from distillguard.streams.settings import Settings, add_arguments, from_sources
 
@@ -27,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = from_sources(args)
         KafkaSecurity.from_env()  # fail fast on a bad security setting, before any connection
+        settings.feedback_signing_key()  # and on an unreadable key file
     except ValueError as exc:
         print(f"distillguard: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -95,6 +97,29 @@ def _parser() -> argparse.ArgumentParser:
                           help="Kafka bootstrap servers [env KAFKA_BOOTSTRAP_SERVERS]")
     simulate.add_argument("--list", action="store_true", help="list the scenarios and exit")
     simulate.set_defaults(command="simulate", run=_simulate)
+
+    feedback = sub.add_parser("feedback", help="build, sign and optionally send a feedback record",
+                              description="Build a feedback record of the contract and sign it "
+                                          "with the feedback key (--feedback-key or "
+                                          "DISTILLGUARD_FEEDBACK_KEY; @FILE reads it from a "
+                                          "file). Without --send, print the record (line 1) "
+                                          "and its signature header as name=value (line 2); "
+                                          "with --send, produce it, signed, to the feedback "
+                                          "topic.")
+    subject = feedback.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--account-id", help="the account the feedback is about")
+    subject.add_argument("--campaign-id", help="the campaign the feedback is about")
+    feedback.add_argument("--label", required=True, choices=LABELS, help="the analyst's label")
+    feedback.add_argument("--allowlist", action="store_true",
+                          help="allow-list the subject (with --label benign only)")
+    feedback.add_argument("--source", required=True,
+                          help="who decides (an analyst or a pipeline); kept with an allow-list")
+    feedback.add_argument("--ts", type=float, default=None,
+                          help="time of the decision, epoch seconds [default now]")
+    feedback.add_argument("--send", action="store_true",
+                          help="produce the record to the feedback topic instead of printing it")
+    feedback.set_defaults(command="feedback", run=_feedback)
+    add_arguments(feedback)
     return parser
 
 
@@ -118,6 +143,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             super().on_setup_root_logger(logger, level)
             for name in RECORD_LOGGERS:
                 logging.getLogger(name).setLevel(max(level, logging.INFO))
+            warn_if_unauthenticated(settings)  # once, now that the log is set up
 
     app = build_app(settings).app
     failure = _create_internal_topics(app, settings.bootstrap_servers)
@@ -133,6 +159,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     atexit.register(gc.unfreeze)
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     return 0
+
+
+def warn_if_unauthenticated(settings: Settings) -> None:
+    """Log a WARNING, naming the setting, when feedback needs no signature."""
+    import logging
+
+    if not settings.feedback_key:
+        logging.getLogger("distillguard.streams.handlers").warning(
+            "feedback is unauthenticated: whoever can write to %r can label and allow-list "
+            "any account; set DISTILLGUARD_FEEDBACK_KEY (--feedback-key) to require signed "
+            "feedback", settings.feedback_topic)
 
 
 #: how long the worker keeps trying to reach the broker before it gives up (exit 1)
@@ -278,3 +315,55 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     print(f"simulate: {n} events of scenario {args.scenario!r}", file=sys.stderr)
     return 0
 
+
+def _feedback(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from distillguard.models.feedback import SIGNATURE_HEADER, feedback_record, sign
+
+    kind, subject = (("account", args.account_id) if args.account_id is not None
+                     else ("campaign", args.campaign_id))
+    if args.allowlist and args.label != "benign":
+        print("distillguard feedback: --allowlist needs --label benign", file=sys.stderr)
+        return 2
+    ts = time.time() if args.ts is None else args.ts
+    try:
+        value = feedback_record(kind, subject, args.label, ts, args.source, args.allowlist)
+    except ValueError as exc:
+        print(f"distillguard feedback: {exc}", file=sys.stderr)
+        return 2
+    key = settings.feedback_signing_key()
+    headers = [] if key is None else [(SIGNATURE_HEADER, sign(key, value).encode())]
+    if key is None:
+        print("distillguard feedback: no feedback key (--feedback-key, "
+              "DISTILLGUARD_FEEDBACK_KEY): the record is unsigned", file=sys.stderr)
+    if not args.send:
+        out = sys.stdout.buffer
+        out.write(value + b"\n")
+        for name, sig in headers:
+            out.write(name.encode() + b"=" + sig + b"\n")
+        return 0
+    from aiokafka.errors import KafkaError
+
+    from distillguard.testing.produce import make_producer
+
+    async def send() -> tuple[int, int]:
+        producer = make_producer(settings.bootstrap_servers, acks="all",
+                                 security=KafkaSecurity.from_env())
+        await producer.start()
+        try:
+            meta = await (await producer.send(settings.feedback_topic, value,
+                                              key=subject.encode(), headers=headers))
+            return meta.partition, meta.offset
+        finally:
+            await producer.stop()
+
+    try:
+        partition, offset = asyncio.run(asyncio.wait_for(send(), 60.0))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        print(f"distillguard feedback: cannot send to {settings.feedback_topic} at "
+              f"{settings.bootstrap_servers}: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"distillguard feedback: sent {'signed' if key else 'unsigned'} to "
+          f"{settings.feedback_topic} partition {partition} offset {offset}", file=sys.stderr)
+    return 0

@@ -16,7 +16,8 @@ Each handler takes one fetched batch of one partition of one topic
 - `campaigns` folds links into the campaign graph (step 3) and sends the
   campaign alerts; `rebuild` refolds the links topic's history after a
   rebalance.
-- `feedback` routes analyst feedback to where its subject's state lives.
+- `feedback` authenticates analyst feedback (when a feedback key is set) and
+  routes it to where its subject's state lives.
 
 Nothing here imports the app: topics, tables and the partition count come in
 through `Wiring`, so the handlers run under Faust's test context, a real
@@ -40,7 +41,7 @@ from faust.types import Message, TableT
 
 from distillguard.models.detector import Detector, Record
 from distillguard.models.events import Event, Rejection, parse_event
-from distillguard.models.feedback import Feedback, parse_feedback
+from distillguard.models.feedback import BAD_SIGNATURE, Feedback, check_signature, parse_feedback
 from distillguard.models.fingerprints import Link, Tick, applied
 from distillguard.streams import metrics
 from distillguard.streams.expiry import Sweeper
@@ -88,8 +89,10 @@ class Handlers:
     """The batch handlers of one worker, sharing its detector and its wiring."""
 
     def __init__(self, detector: Detector, wiring: Wiring, partitions: int,
-                 idle_horizon: float) -> None:
+                 idle_horizon: float, feedback_key: bytes | None = None) -> None:
         self.detector = detector
+        #: HMAC-SHA256 key every feedback record must be signed with; None: unauthenticated
+        self.feedback_key = feedback_key
         self.wiring = wiring
         self.partitions = partitions
         self.partition_of = Partitioner(partitions).of
@@ -206,11 +209,11 @@ class Handlers:
         `publish` writes account -> campaign into the global table; a rebuild does not
         (the table's changelog already holds it, and no agent event is current then).
         """
-        if value.startswith(UNLINK_MARK):
+        if value.startswith(UNLINK_MARK):  # an account allow-list, as older workers wrote it
             self.detector.graph.remove_account(value[len(UNLINK_MARK):].decode())
             return []
-        if value.startswith(FEEDBACK_MARK):
-            self.detector.graph.allowlist(orjson.loads(value[len(FEEDBACK_MARK):])["subject"])
+        if value.startswith(FEEDBACK_MARK):  # an account's or a campaign's allow-list
+            self.detector.graph_feedback(Feedback(**orjson.loads(value[len(FEEDBACK_MARK):])))
             return []
         doc = orjson.loads(value)
         link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]),
@@ -232,7 +235,18 @@ class Handlers:
         metrics.ACTIVE_CAMPAIGNS.set(len(self.detector.graph.campaigns()))
 
     async def feedback(self, msg: Message) -> None:
-        """Route feedback to where its subject's state lives, in order with its events."""
+        """Route feedback to where its subject's state lives, in order with its events.
+
+        With a feedback key, a record without a valid signature of its bytes
+        (`distillguard.models.feedback.check_signature`) is dead-lettered as
+        `bad_signature` before it is parsed, and changes nothing.
+        """
+        if self.feedback_key is not None:
+            wrong = check_signature(self.feedback_key, msg.value, msg.headers)
+            if wrong is not None:
+                metrics.FEEDBACK.labels("rejected").inc()
+                await self.dead_letter(msg, msg.value, Rejection(BAD_SIGNATURE, wrong))
+                return
         fb = parse_feedback(msg.value)
         if isinstance(fb, str):
             metrics.FEEDBACK.labels("rejected").inc()
@@ -240,6 +254,9 @@ class Handlers:
                                    Rejection(fb, "not a feedback record of the contract"))
             return
         metrics.FEEDBACK.labels(fb.label).inc()
+        if fb.allowlists:  # the audit trail of who silenced what (ids only, never text)
+            logger.info("feedback: %s %r allow-listed by %r (ts %s)", fb.subject_kind,
+                        fb.subject, fb.source, fb.ts)
         body = FEEDBACK_MARK + orjson.dumps(fb)
         if fb.subject_kind == "account":
             subject = fb.subject.encode()
@@ -269,12 +286,20 @@ class AccountBatch:
         return self.records[account]
 
     async def feedback(self, fb: Feedback) -> None:
-        """An analyst's word on an account; an allow-list also unlinks it in the graph."""
-        self.records[fb.subject] = self.detector.account_feedback(fb, self.record_of(fb.subject))
-        self.changed.add(fb.subject)
-        if fb.allowlists:
+        """An analyst's word on an account; an allow-list also unlinks it in the graph.
+
+        A record the account has applied already leaves its record untouched. Its
+        unlink is sent again all the same (the graph ignores a repeat): the first may
+        not have reached Kafka before a crash.
+        """
+        record = self.record_of(fb.subject)
+        updated = self.detector.account_feedback(fb, record)
+        if updated is not record:
+            self.records[fb.subject] = updated
+            self.changed.add(fb.subject)
+        if fb.allowlists:  # the whole record: the graph keeps who allow-listed its members
             await self.handlers.wiring.links.send(key=b"links",
-                                                  value=UNLINK_MARK + fb.subject.encode())
+                                                  value=FEEDBACK_MARK + orjson.dumps(fb))
 
     async def apply(self, events: Sequence[tuple[Event, Message]]) -> None:
         """Run step 1 on events, each with the message it came in (for a dead letter)."""

@@ -74,7 +74,8 @@ CONSUMER_LAG = Gauge(
 )
 FEEDBACK = Counter(
     "distillguard_feedback_total",
-    "Feedback records read, by label (extraction, benign) or rejected",
+    "Feedback records read, by label (extraction, benign) or rejected (invalid, or with a "
+    "feedback key: unsigned or badly signed)",
     ["result"],
 )
 UNDECODABLE_BATCHES = Counter(
@@ -97,10 +98,11 @@ def _precreate() -> None:
     """Create every known label set at zero, so `rate()` sees the first increment too."""
     from distillguard.models.alerts import ACTIONS, SEVERITIES
     from distillguard.models.events import REASONS
+    from distillguard.models.feedback import BAD_SIGNATURE
 
     for result in ("accepted", "rejected"):
         RECORDS.labels(result)
-    for reason in (*REASONS, "internal_error"):
+    for reason in (*REASONS, "internal_error", BAD_SIGNATURE):
         DEAD_LETTERS.labels(reason)
     for outcome in ("counted", "late", "duplicate"):
         EVENTS.labels(outcome)

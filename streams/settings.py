@@ -43,6 +43,11 @@ class Settings:
     dlq_topic: str = setting("llm.requests.dlq", "dead-letter topic for rejected records")
     alerts_topic: str = setting("extraction.alerts", "topic alerts are sent to")
     feedback_topic: str = setting("extraction.feedback", "topic of analyst feedback")
+    feedback_key: str = setting("", "HMAC-SHA256 key every feedback record must be signed "
+                                    "with (header x-distillguard-signature): the key, or "
+                                    "@FILE to read it from FILE (preferred: a flag's value "
+                                    "shows in ps); unset: feedback is unauthenticated",
+                                secret=True)
     partitions: int = setting(4, "partitions of the internal events topic and the tables "
                                  "(fixed once created)", lo=1)
     store: str = setting("memory://", "table store: memory:// (tests) or rocksdb:// "
@@ -91,6 +96,19 @@ class Settings:
         """Internal topic of validated, text-free events keyed by account."""
         return f"{self.app_id}-events"
 
+    def feedback_signing_key(self) -> bytes | None:
+        """The feedback key's bytes (read from its file for `@FILE`); None when unset.
+
+        A ValueError names the flag, the variable and the file, never the key.
+        """
+        from distillguard.models.feedback import load_key
+
+        try:
+            return load_key(self.feedback_key)
+        except ValueError as exc:
+            d = DECLARED["feedback_key"]
+            raise ValueError(f"{d.flag} / {d.env}: {exc}") from None
+
 
 @dataclass(frozen=True, slots=True)
 class Declared:
@@ -126,6 +144,11 @@ class Declared:
         """The setting's help text (also its line in `--help` and the README)."""
         return self.spec.help
 
+    @property
+    def shown_default(self) -> str:
+        """The default as `--help` and the README show it (an empty string as `""`)."""
+        return '""' if self.default == "" else str(self.default)
+
     def value(self, settings: Settings) -> Any:
         """The setting's value in `settings`."""
         return getattr(settings.detection if self.detection else settings, self.name)
@@ -144,7 +167,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for d in DECLARED.values():
         group.add_argument(d.flag, dest=d.name, type=d.type, default=None,
                            metavar=d.type.__name__.upper(),
-                           help=f"{d.help} [env {d.env}, default {d.default}]")
+                           help=f"{d.help} [env {d.env}, default {d.shown_default}]")
 
 
 def make_settings(**values: Any) -> Settings:
@@ -186,7 +209,8 @@ def from_sources(args: argparse.Namespace | None = None,
 def markdown_table() -> str:
     """Every setting as the README's table: variable, flag, default, meaning."""
     rows = ["| environment variable | flag | default | meaning |", "| --- | --- | --- | --- |"]
-    rows += [f"| `{d.env}` | `{d.flag}` | `{d.default}` | {d.help} |" for d in DECLARED.values()]
+    rows += [f"| `{d.env}` | `{d.flag}` | `{d.shown_default}` | {d.help} |"
+             for d in DECLARED.values()]
     return "\n".join(rows) + "\n"
 
 

@@ -111,7 +111,8 @@ def build_app(settings: Settings) -> Service:
         events=events_topic, fingerprints=fingerprints_topic, links=links_topic, alerts=alerts,
         dlq=dlq, accounts_table=accounts, fingerprints_table=fingerprints,
         campaign_of=campaign_of, partition_count=partition_count,
-    ), settings.partitions, settings.idle_horizon)
+    ), settings.partitions, settings.idle_horizon,
+        feedback_key=settings.feedback_signing_key())
 
     # The agents subscribe the topics. A running worker hands their records to the
     # handlers a fetched batch at a time (`install`); under Faust's test context they

@@ -142,7 +142,8 @@ def test_alerting_rules_load_and_evaluate_without_error(prometheus: PrometheusPr
     loaded = rules()
     assert {r["name"] for r in loaded} == {
         "DistillguardDown", "DistillguardConsumerLagGrowing", "DistillguardDeadLetterRateHigh",
-        "DistillguardNoEvents", "DistillguardAlertStorm", "DistillguardCampaignDetected"}
+        "DistillguardNoEvents", "DistillguardAlertStorm", "DistillguardCampaignDetected",
+        "DistillguardPartitionStalled", "DistillguardFeedbackRejected"}
     failing = {r["name"]: r.get("lastError") for r in loaded if r["health"] != "ok"}
     assert failing == {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from unittest.mock import AsyncMock
 
 import orjson
@@ -214,3 +215,33 @@ async def test_ticks_go_once_per_fingerprint_partition_and_fold_into_every_key(
         await agent.put(orjson.dumps([["asn:1", tick]]))  # the older form: one key an entry
     for key in [*tick["keys"], "asn:1"]:
         assert orjson.loads(service.fingerprints[key])["ticks"] == 1
+
+
+async def test_feedback_agent_with_a_key_dead_letters_unsigned_and_routes_signed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key comes from a key file (`@FILE`), as a deployment would give it."""
+    from distillguard.models.feedback import SIGNATURE_HEADER, feedback_record, sign
+
+    key_file = tmp_path / "feedback.key"
+    key_file.write_bytes(b"agent-test-key-0123456789abcdef\n")
+    key = b"agent-test-key-0123456789abcdef"
+    svc = build_app(make_settings(app_id="agent-test-signed", store="memory://", partitions=4,
+                                  warmup=10**9, feedback_key=f"@{key_file}"))
+    svc.app.finalize()
+    svc.app.conf.store = "memory://"
+    svc.app.flow_control.resume()
+    routed, links, dead = AsyncMock(), AsyncMock(), sent_and_acked()
+    monkeypatch.setattr(svc.events_topic, "send", routed)
+    monkeypatch.setattr(svc.links_topic, "send", links)
+    monkeypatch.setattr(svc.dlq, "send", dead)
+    allow = feedback_record("account", "acct-9", "benign", 1.0, "analyst", allowlist=True)
+    camp = feedback_record("campaign", "camp-1", "benign", 1.0, "analyst", allowlist=True)
+    async with svc.feedback.test_context() as agent:
+        await agent.put(allow)                                                  # unsigned
+        await agent.put(camp, headers={SIGNATURE_HEADER: sign(b"guess", camp).encode()})
+        await agent.put(allow, headers=[(SIGNATURE_HEADER, sign(key, allow).encode())])
+    reasons = [dict(c.kwargs["headers"])["x-dlq-reason"] for c in dead.call_args_list]
+    assert reasons == [b"bad_signature", b"bad_signature"]
+    assert [c.kwargs["value"] for c in dead.call_args_list] == [allow, camp]
+    links.assert_not_called()  # the forged campaign allow-list never reached the graph
+    assert routed.call_count == 1 and routed.call_args.kwargs["key"] == b"acct-9"

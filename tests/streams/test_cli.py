@@ -119,3 +119,95 @@ def test_demo_without_its_extra_says_how_to_install_it(
     assert main(["demo"]) == 2
     err = capsys.readouterr().err
     assert "no_such_module_for_the_demo" in err and "distillguard[demo]" in err
+
+
+FEEDBACK_KEY = "cli-test-key-5f1d0c9e8b7a6f5e4d3c"
+
+
+def test_feedback_command_prints_the_record_and_its_signature(
+        capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    from distillguard.models.feedback import SIGNATURE_HEADER, check_signature
+
+    monkeypatch.setenv("DISTILLGUARD_FEEDBACK_KEY", FEEDBACK_KEY)
+    assert main(["feedback", "--account-id", "acct-42", "--label", "benign", "--allowlist",
+                 "--source", "alice", "--ts", "1767225600"]) == 0
+    record, header = capsysbinary.readouterr().out.splitlines()
+    assert orjson.loads(record) == {"account_id": "acct-42", "label": "benign",
+                                    "allowlist": True, "ts": 1767225600.0, "source": "alice"}
+    name, sig = header.split(b"=", 1)
+    assert name.decode() == SIGNATURE_HEADER
+    assert check_signature(FEEDBACK_KEY.encode(), record, [(name, sig)]) is None
+
+
+def test_feedback_command_reads_a_key_file_and_defaults_ts_to_now(
+        tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    import time
+
+    from distillguard.models.feedback import check_signature
+
+    key_file = tmp_path / "key"
+    key_file.write_text(FEEDBACK_KEY + "\n")
+    began = time.time()
+    assert main(["feedback", "--campaign-id", "camp-1", "--label", "extraction",
+                 "--source", "pipeline", "--feedback-key", f"@{key_file}"]) == 0
+    record, header = capsysbinary.readouterr().out.splitlines()
+    doc = orjson.loads(record)
+    assert doc["campaign_id"] == "camp-1" and began <= doc["ts"] <= time.time()
+    name, sig = header.split(b"=", 1)
+    assert check_signature(FEEDBACK_KEY.encode(), record, [(name, sig)]) is None
+
+
+def test_feedback_command_without_a_key_says_the_record_is_unsigned(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISTILLGUARD_FEEDBACK_KEY", raising=False)
+    assert main(["feedback", "--account-id", "a", "--label", "benign", "--source", "s",
+                 "--ts", "1"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1 and "unsigned" in captured.err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--account-id", "a", "--label", "extraction", "--allowlist", "--source", "s"],
+    ["--account-id", "", "--label", "benign", "--source", "s"],
+])
+def test_feedback_command_refuses_a_record_the_contract_refuses(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feedback", *argv]) == 2
+
+
+def test_an_unreadable_key_file_exits_2_naming_the_setting_not_the_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "/dev/null", "--feedback-key", f"@{tmp_path / 'missing'}"]) == 2
+    err = capsys.readouterr().err
+    assert "--feedback-key" in err and "DISTILLGUARD_FEEDBACK_KEY" in err and "missing" in err
+
+
+def test_the_key_shows_nowhere_but_in_the_settings_object() -> None:
+    import os
+
+    from distillguard.streams.settings import markdown_table
+
+    env = {**os.environ, "DISTILLGUARD_FEEDBACK_KEY": FEEDBACK_KEY}
+    for argv in (["worker", "--help"], ["feedback", "--help"], ["settings"]):
+        out = subprocess.run([sys.executable, "-m", "distillguard", *argv], env=env,
+                             capture_output=True, text=True, check=True)
+        assert FEEDBACK_KEY not in out.stdout + out.stderr, argv
+    settings = from_sources(None, {"DISTILLGUARD_FEEDBACK_KEY": FEEDBACK_KEY})
+    assert settings.feedback_signing_key() == FEEDBACK_KEY.encode()
+    assert FEEDBACK_KEY not in repr(settings) and "feedback_key" not in repr(settings)
+    assert "DISTILLGUARD_FEEDBACK_KEY" in markdown_table()
+
+
+def test_worker_warns_once_when_feedback_is_unauthenticated(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from distillguard.streams.cli import warn_if_unauthenticated
+
+    with caplog.at_level(logging.WARNING):
+        warn_if_unauthenticated(from_sources(None, {}))
+        warn_if_unauthenticated(from_sources(None, {"DISTILLGUARD_FEEDBACK_KEY": "k" * 32}))
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "unauthenticated" in record.getMessage()
+    assert "DISTILLGUARD_FEEDBACK_KEY" in record.getMessage()

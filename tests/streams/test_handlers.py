@@ -90,3 +90,82 @@ async def test_forwarded_records_reach_their_account_through_the_events_topic() 
     [tick_pack] = wired.fingerprints.sent
     await handlers.aggregate([message(0, tick_pack["value"], partition=tick_pack["partition"])])
     assert "asn:64500" in wired.fingerprints_table
+
+
+def signed_message(offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> Message:
+    return Message(topic="feedback", partition=0, offset=offset, timestamp=0.0,
+                   timestamp_type=0, headers=headers, key=None, value=value, checksum=None)
+
+
+def sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_with_a_key_only_signed_feedback_applies() -> None:
+    """Unsigned and badly signed feedback is dead-lettered as bad_signature, counted, and
+    changes nothing; the signed record is routed, applied once, and unlinks the account."""
+    from distillguard.models.feedback import SIGNATURE_HEADER, feedback_record, sign
+    from distillguard.streams.wire import FEEDBACK_MARK
+
+    key = b"k" * 32
+    wired = wiring(partition_count=PARTITIONS)
+    handlers = Handlers(Detector(DetectorConfig(warmup=10**9)), wired, PARTITIONS, 0.0,
+                        feedback_key=key)
+    account = account_on(0)
+    await handlers.ingest([message(i, record(i, account)) for i in range(12)])
+    before = dict(wired.accounts_table)
+    allow = feedback_record("account", account, "benign", 1_767_226_400.0, "alice",
+                            allowlist=True)
+    rejected = sample("distillguard_feedback_total", result="rejected")
+    dead = sample("distillguard_dead_letters_total", reason="bad_signature")
+    benign = sample("distillguard_feedback_total", result="benign")
+
+    await handlers.feedback(signed_message(0, allow, []))
+    await handlers.feedback(signed_message(1, allow, [(SIGNATURE_HEADER,
+                                                       sign(b"not the key", allow).encode())]))
+    await handlers.feedback(signed_message(2, b"{junk", [(SIGNATURE_HEADER, b"zz")]))
+    letters = [dict(d["headers"]) for d in wired.dlq.sent]
+    assert [h["x-dlq-reason"] for h in letters] == [b"bad_signature"] * 3
+    assert [d["value"] for d in wired.dlq.sent] == [allow, allow, b"{junk"]  # bytes unchanged
+    assert [h["x-source-offset"] for h in letters] == [b"0", b"1", b"2"]
+    assert b"no x-distillguard-signature" in letters[0]["x-dlq-error"]
+    assert b"does not match" in letters[1]["x-dlq-error"]
+    assert all(key not in h["x-dlq-error"] for h in letters)
+    assert wired.events.sent == [] and wired.links.sent == []  # nothing routed
+    assert wired.accounts_table == before                      # nothing changed
+    assert sample("distillguard_feedback_total", result="rejected") == rejected + 3
+    assert sample("distillguard_dead_letters_total", reason="bad_signature") == dead + 3
+    assert sample("distillguard_feedback_total", result="benign") == benign
+
+    await handlers.feedback(signed_message(3, allow, [(SIGNATURE_HEADER,
+                                                       sign(key, allow).encode())]))
+    assert len(wired.dlq.sent) == 3
+    assert sample("distillguard_feedback_total", result="benign") == benign + 1
+    [routed] = wired.events.sent
+    assert routed["partition"] == 0 and routed["value"].startswith(FEEDBACK_MARK)
+    await handlers.score([message(100, routed["value"])])
+    state = orjson.loads(wired.accounts_table[account])
+    assert (state["allow"], state["allow_src"], state["allow_ts"]) == \
+        (True, "alice", 1_767_226_400.0)
+    assert state["n"] == 12 and len(state["fb_ids"]) == 1
+    [unlink] = wired.links.sent
+    assert unlink["value"].startswith(FEEDBACK_MARK)
+    assert handlers.fold_link(unlink["value"]) == []  # the graph reads it
+
+    # a redelivery after a crash: the same record again is not even written back
+    stored = wired.accounts_table[account]
+    await handlers.score([message(100, routed["value"])])
+    assert wired.accounts_table[account] is stored
+    assert handlers.detector.accounts.labels.seen == {True: 0, False: 1}
+
+
+async def test_without_a_key_unsigned_feedback_still_applies() -> None:
+    from distillguard.models.feedback import feedback_record
+
+    wired = wiring(partition_count=PARTITIONS)
+    handlers = Handlers(Detector(DetectorConfig(warmup=10**9)), wired, PARTITIONS, 0.0)
+    allow = feedback_record("account", "acct-7", "benign", 1.0, "alice", allowlist=True)
+    await handlers.feedback(signed_message(0, allow, []))
+    assert wired.dlq.sent == [] and len(wired.events.sent) == 1
