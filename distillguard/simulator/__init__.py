@@ -9,22 +9,27 @@ byte-identical output.
 
 The package, one idea per module:
 
-- ``config``: ``SimConfig``, the named ``SCENARIOS``, labels and model names
+- ``config``: ``SimConfig``, the named ``SCENARIOS`` and ``CORPUS_SCENARIOS``, labels and
+  model names
 - ``sampling``: the seeded random draws every other module shares
 - ``network``: countries, ASNs, IP addresses and client software builds
+- ``corpus``: real public request text (``corpora/``), its pools by capability
 - ``grammar``: the organic prompt grammar and the accounts' system prompts
+- ``prompts``: organic prompt text by grammar symbol, from the grammar or the corpora
 - ``templates``: the campaigns' prompt templates and CoT phrasings
-- ``roster``: ``Account`` and the builder of every account of a scenario
+- ``roster``: ``Account`` and the builder of every account of a scenario, hard negatives
+  included
 - ``timing``: diurnal curves, day windows and the per-persona schedules
 - ``records``: one gateway record from an account's request
 - ``streams``: the per-persona and campaign streams, ``generate``, ``ground_truth``,
   ``write_jsonl``
 """
 
-from distillguard.simulator.config import SCENARIOS, SimConfig
+from distillguard.simulator.config import CORPUS_SCENARIOS, SCENARIOS, SimConfig
 from distillguard.simulator.roster import Account, roster
 from distillguard.simulator.streams import generate, ground_truth, write_jsonl
 from distillguard.simulator.templates import HYDRA_TEMPLATES, LOUD_TEMPLATES, Template
 
-__all__ = ["HYDRA_TEMPLATES", "LOUD_TEMPLATES", "SCENARIOS", "Account", "SimConfig", "Template",
-           "generate", "ground_truth", "roster", "write_jsonl"]
+__all__ = ["CORPUS_SCENARIOS", "HYDRA_TEMPLATES", "LOUD_TEMPLATES", "SCENARIOS",
+           "Account", "SimConfig", "Template", "generate", "ground_truth", "roster",
+           "write_jsonl"]

@@ -26,9 +26,11 @@ MINI_MODEL = "frontier-4-mini"
 #: the previous generation, still used by a few chat users
 LEGACY_MODEL = "frontier-3"
 
-#: the organic personas, each with its own schedule and prompts
+#: the organic personas, each with its own schedule and prompts; the last five are the hard
+#: negatives the corpus scenarios add (see ``CORPUS_MIX``)
 ORGANIC_PERSONAS = ("casual_chat", "nat_student", "developer_agent", "server_app",
-                    "batch_pipeline")
+                    "batch_pipeline", "company_staff", "family_card", "startup_team",
+                    "always_on_agent", "new_signup")
 
 #: account shares of the organic personas; heavy personas are rare, as in real traffic
 DEFAULT_MIX: tuple[tuple[str, float], ...] = (
@@ -38,6 +40,37 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
     ("server_app", 0.01),
     ("batch_pipeline", 0.003),
 )
+
+#: account shares of the corpus scenarios' organic population: ``DEFAULT_MIX`` plus every hard
+#: negative, so each campaign family is measured next to each look-alike
+CORPUS_MIX: tuple[tuple[str, float], ...] = (
+    ("casual_chat", 0.70),
+    ("nat_student", 0.12),
+    ("developer_agent", 0.03),
+    ("server_app", 0.012),
+    ("batch_pipeline", 0.004),
+    ("company_staff", 0.04),  # one company: one corporate ASN and egress, one org_id
+    ("family_card", 0.04),  # households of 2-6 accounts on one card
+    ("startup_team", 0.016),  # 32 developers on one corporate card, onboarded together
+    ("always_on_agent", 0.004),  # coding agents running around the clock
+    ("new_signup", 0.03),  # innocent accounts opened during the scenario, in cohorts
+)
+#: the ``hard_negatives`` scenario's mix: the look-alikes weigh more, ordinary users less
+HARD_NEGATIVE_MIX: tuple[tuple[str, float], ...] = (
+    ("casual_chat", 0.45),
+    ("nat_student", 0.20),
+    ("developer_agent", 0.03),
+    ("server_app", 0.012),
+    ("batch_pipeline", 0.004),
+    ("company_staff", 0.10),
+    ("family_card", 0.08),
+    ("startup_team", 0.04),
+    ("always_on_agent", 0.006),
+    ("new_signup", 0.078),
+)
+
+#: where organic prompt text comes from
+TextSource = Literal["grammar", "corpus"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +109,8 @@ class SimConfig:
     pivot_rate_per_day: float = 1_200.0  # requests of a pivot account's extraction script
     release_day: float | None = None  # days after start_ts when ``new_model`` launches
     new_model: str = "frontier-5"  # the model launched at ``release_day``
+    # organic prompts from the grammar, or real requests from the public corpora (``corpus``)
+    text: TextSource = "grammar"
 
     def __post_init__(self) -> None:
         if self.hydra_timing not in ("round_robin", "lockstep"):
@@ -86,6 +121,8 @@ class SimConfig:
             raise ValueError(f"hydra_asns must be in 1..{len(HOSTING_ASNS) + len(CLOUD_ASNS)}")
         if not 1 <= self.hydra_templates <= len(HYDRA_TEMPLATES):
             raise ValueError(f"hydra_templates must be in 1..{len(HYDRA_TEMPLATES)}")
+        if self.text not in ("grammar", "corpus"):
+            raise ValueError(f"unknown text {self.text!r}")
         unknown = {name for name, _ in self.persona_mix} - set(ORGANIC_PERSONAS)
         if unknown:
             raise ValueError(f"unknown organic personas {sorted(unknown)}")
@@ -115,4 +152,23 @@ SCENARIOS: dict[str, SimConfig] = {
                             hydra_accounts=300, hydra_paraphrase=True),
     "release": SimConfig(days=3.0, organic_accounts=2_000, loud_accounts=0, hydra_accounts=300,
                          release_day=1.0),
+}
+
+
+def _on_corpus(**kw: object) -> SimConfig:
+    """A corpus scenario: real request text and every hard negative in the organic mix."""
+    base: dict[str, object] = {"days": 3.0, "organic_accounts": 2_000, "loud_accounts": 0,
+                               "text": "corpus", "persona_mix": CORPUS_MIX}
+    return SimConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+#: the scenarios on real public text: the classic campaigns on real organic text, and the
+#: hard negatives alone
+CORPUS_SCENARIOS: dict[str, SimConfig] = {
+    "hard_negatives": _on_corpus(organic_accounts=2_000,
+                                 persona_mix=HARD_NEGATIVE_MIX),
+    "hydra_real": _on_corpus(hydra_accounts=250),
+    "loud_real": _on_corpus(loud_accounts=1),
+    "pivot_real": _on_corpus(days=4.0, organic_accounts=1_500, pivot_accounts=1,
+                             pivot_day=2.0),
 }

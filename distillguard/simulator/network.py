@@ -60,6 +60,11 @@ UNIVERSITY_ASNS: tuple[tuple[int, str], ...] = (
     (3, "US"), (2152, "US"), (11537, "US"), (786, "GB"), (680, "DE"), (2200, "FR"),
     (1103, "NL"), (7575, "AU"), (2907, "JP"), (55824, "IN"), (1916, "BR"),
 )
+#: enterprise networks (ASN, country): a company's staff all egress through its own ASN
+CORPORATE_ASNS: tuple[tuple[int, str], ...] = (
+    (394536, "US"), (26101, "US"), (19551, "US"), (212238, "GB"), (58453, "DE"),
+    (136907, "SG"), (55967, "IN"), (37963, "US"),
+)
 #: UTC offset of the hosting countries that ``COUNTRIES`` does not list
 COUNTRY_TZ_FALLBACK = {"LU": 1.0, "LT": 2.0, "LV": 2.0}
 
@@ -131,6 +136,12 @@ SDK_MIX: dict[str, dict[str, float]] = {
                    "openai_py": 1},
     "batch_pipeline": {"py_new": 4, "py_old": 2, "httpx": 1, "java": 1, "go": 0.5},
     "extraction": {"py_new": 4, "openai_py": 3, "httpx": 2, "py_old": 1, "ts_new": 1},
+    "company_staff": {"ts_new": 3, "py_new": 3, "langchain": 1, "openai_py": 2, "java": 0.5},
+    "family_card": {"ts_new": 4, "ts_old": 2, "ai_sdk": 3, "py_new": 2, "openai_py": 2},
+    "startup_team": {"agent_cli": 6, "ts_new": 3, "py_new": 3, "ai_sdk": 1},
+    "always_on_agent": {"agent_cli": 6, "py_new": 2, "ts_new": 1},
+    "new_signup": {"ts_new": 4, "ai_sdk": 3, "py_new": 4, "openai_py": 3, "curl": 0.3},
+    "pipeline": {"httpx": 3, "openai_py": 3, "py_new": 2},
 }
 
 

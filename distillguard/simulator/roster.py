@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from distillguard.models.events import DAY, HOUR
@@ -32,6 +33,7 @@ from distillguard.simulator.grammar import (
 from distillguard.simulator.network import (
     _JA4,
     CLOUD_ASNS,
+    CORPORATE_ASNS,
     COUNTRIES,
     COUNTRY_CODES,
     COUNTRY_WEIGHTS,
@@ -71,6 +73,7 @@ class Account:
     adopt_ts: float = math.inf  # when it starts using the newly released model
     err_rate: float = 0.006  # share of requests that fail
     pool: tuple[dict, ...] = ()  # campaign proxy pool (shared object, networks only)
+    since: float = -math.inf  # its first request cannot come earlier (accounts opened late)
 
 
 def _organic_created(rng: random.Random, start: float) -> float:
@@ -112,6 +115,8 @@ class _RosterBuilder:
         self._nat: tuple[int, str, str, int] | None = None  # asn, country, ip, members left
         self._semester = cfg.start_ts
         self._org: tuple[str, str, int] | None = None  # org id, payment fp, members left
+        # the group the next hard-negative account joins: (shared identity, members left)
+        self._groups: dict[str, tuple[dict, int]] = {}
 
     def build(self) -> list[Account]:
         cfg = self.cfg
@@ -268,6 +273,118 @@ class _RosterBuilder:
                 max_tokens=_pick(rng, (4096, 8192)), stream_p=_pick(rng, (0.0, 0.5, 1.0)),
                 adopt_ts=cfg.release_ts + rng.uniform(0.5, 4) * HOUR, err_rate=0.01))
         return accounts
+
+    # ---- hard negatives: organic accounts that share what campaigns share
+
+    def _group(self, kind: str, make: Callable[[], tuple[dict, int]]) -> dict:
+        """The shared identity of the group the next account of ``kind`` joins."""
+        group = self._groups.get(kind)
+        if group is None or group[1] <= 0:
+            group = make()
+        self._groups[kind] = (group[0], group[1] - 1)
+        return group[0]
+
+    def _chat_habits(self) -> dict:
+        rng = self.rng
+        return {"model": rng.choices((OLD_MODEL, MINI_MODEL, LEGACY_MODEL), (6, 3, 1))[0],
+                "system": _pick(rng, SYSTEM_CASUAL),
+                "max_tokens": _pick(rng, (1024, 2048, 4096, 4096)),
+                "stream_p": _pick(rng, (0.9, 1.0, 0.2)), "rate": rng.lognormvariate(0, 0.6),
+                "adopt_ts": _adoption(rng, self.cfg, 6.0)}
+
+    def _company_staff(self) -> Account:
+        """Staff of one company: one org, one corporate ASN and egress, the company card."""
+        rng = self.rng
+
+        def company() -> tuple[dict, int]:
+            asn, country = _pick(rng, CORPORATE_ASNS)
+            return ({"org": f"org-{_hex(rng)}", "asn": asn, "country": country,
+                     "ips": tuple(_ipv4(rng, asn) for _ in range(rng.randint(1, 3))),
+                     "card": f"pm-{_hex(rng, 64)}"}, rng.randint(40, 120))
+
+        co = self._group("company", company)
+        acct = self._personal("company_staff", country=co["country"], **self._chat_habits())
+        acct.tools = _pick(rng, (0, 0, 0, 2, 5))
+        office = dict(acct.clients[0], ip=_pick(rng, co["ips"]), asn=co["asn"],
+                      country=co["country"])
+        acct.clients = (office, office, office, office, *acct.clients)
+        acct.org_id, acct.payment_fp = co["org"], co["card"]
+        return acct
+
+    def _family_card(self) -> Account:
+        """A household or a small team: 2-6 accounts on one card, often one home address."""
+        rng = self.rng
+
+        def household() -> tuple[dict, int]:
+            country = rng.choices(COUNTRY_CODES, weights=COUNTRY_WEIGHTS)[0]
+            asn = _pick(rng, COUNTRIES[country][2])
+            return ({"country": country, "asn": asn, "ip": _ipv4(rng, asn),
+                     "card": f"pm-{_hex(rng, 64)}"}, rng.randint(2, 6))
+
+        home = self._group("household", household)
+        acct = self._personal("family_card", country=home["country"], **self._chat_habits())
+        if rng.random() < 0.7:
+            net = dict(acct.clients[0], ip=home["ip"], asn=home["asn"])
+            acct.clients = (net, net, *acct.clients[1:])
+        acct.payment_fp = home["card"]
+        return acct
+
+    def _startup_team(self) -> Account:
+        """A 32-person startup: one org, one corporate card, onboarded within two days."""
+        rng = self.rng
+        cfg = self.cfg
+
+        def startup() -> tuple[dict, int]:
+            asn, country = _pick(rng, CLOUD_ASNS + HOSTING_ASNS[:4])
+            return ({"org": f"org-{_hex(rng)}", "card": f"pm-{_hex(rng, 64)}", "asn": asn,
+                     "country": country, "ip": _ipv4(rng, asn),
+                     "onboard": cfg.start_ts - rng.uniform(20, 90) * DAY}, 32)
+
+        team = self._group("startup", startup)
+        agent = rng.random() < 0.7
+        acct = self._personal(
+            "startup_team", model=rng.choices((OLD_MODEL, MINI_MODEL), (9, 1))[0],
+            system=_pick(rng, SYSTEM_AGENT) if agent else _pick(rng, SYSTEM_CASUAL),
+            tools=rng.randint(5, 30) if agent else 0,
+            max_tokens=_pick(rng, (8192, 16000, 32000)) if agent else 4096,
+            stream_p=0.95, rate=rng.lognormvariate(0, 0.35), kind=0 if agent else 1,
+            adopt_ts=_adoption(rng, cfg, 1.5))
+        office = dict(acct.clients[0], ip=team["ip"], asn=team["asn"], country=team["country"])
+        acct.clients = (office, *acct.clients)
+        acct.org_id, acct.payment_fp = team["org"], team["card"]
+        acct.created = team["onboard"] + rng.uniform(0, 2) * DAY
+        return acct
+
+    def _always_on_agent(self) -> Account:
+        """A coding agent a team runs from CI or a scheduler, all day and all night."""
+        rng = self.rng
+        asn, country = _pick(rng, CLOUD_ASNS)
+        client = _client(rng, self._profile("always_on_agent"), asn, country)
+        return Account(
+            account_id=next(self._ids), persona="always_on_agent", label=ORGANIC,
+            created=_organic_created(rng, self.cfg.start_ts), tz=_tz_for(rng, country),
+            clients=(client,), org_id=f"org-{_hex(rng)}",
+            api_keys=tuple(f"key-{_hex(rng)}" for _ in range(rng.randint(1, 2))),
+            payment_fp=f"pm-{_hex(rng, 64)}", system=_pick(rng, SYSTEM_AGENT),
+            tools=rng.randint(10, 40), max_tokens=_pick(rng, (16000, 32000)), stream_p=0.9,
+            rate=rng.lognormvariate(0, 0.3), adopt_ts=_adoption(rng, self.cfg, 1.0))
+
+    def _new_signup(self) -> Account:
+        """Innocent accounts opened during the scenario, in cohorts (a course, a launch)."""
+        rng = self.rng
+        cfg = self.cfg
+
+        def cohort() -> tuple[dict, int]:
+            span = max(0.05, cfg.days - 0.6)
+            return {"ts": cfg.start_ts + rng.uniform(0.05, span) * DAY}, rng.randint(15, 60)
+
+        wave = self._group("signup", cohort)
+        acct = self._personal("new_signup", **self._chat_habits())
+        acct.created = min(wave["ts"] + rng.uniform(0, 1) * DAY, cfg.end_ts - HOUR)
+        acct.since = acct.created + rng.uniform(60, 3_600)
+        if rng.random() < 0.5:  # free trial credits: no card yet
+            acct.payment_fp = None
+        return acct
 
 
 def _allocate(total: int, mix: tuple[tuple[str, float], ...]) -> list[tuple[str, int]]:

@@ -25,8 +25,9 @@ import orjson
 
 from distillguard.models.events import DAY
 from distillguard.simulator.config import MINI_MODEL, SimConfig
-from distillguard.simulator.grammar import APP_KINDS, BATCH_KINDS, GRAMMAR
+from distillguard.simulator.grammar import APP_KINDS, BATCH_KINDS
 from distillguard.simulator.network import _JA4, _residential_client
+from distillguard.simulator.prompts import text_for
 from distillguard.simulator.records import _context_tokens, _emit, _model_at
 from distillguard.simulator.roster import Account, roster
 from distillguard.simulator.sampling import _lognorm, _pick
@@ -39,6 +40,8 @@ from distillguard.simulator.templates import (
 from distillguard.simulator.timing import (
     HUMAN_CURVE,
     STUDENT_CURVE,
+    Plan,
+    _always_on_day,
     _batch_day,
     _developer_day,
     _human_day,
@@ -47,6 +50,7 @@ from distillguard.simulator.timing import (
     _round_robin_slots,
     _service_day,
     _timeline,
+    _work_day,
 )
 
 
@@ -58,6 +62,8 @@ def _account_rng(cfg: SimConfig, acct: Account) -> random.Random:
 SESSION_TASKS = {
     "casual_chat": (("chat", "writing", "other", "coding_q", "reasoning"), (45, 25, 15, 8, 7)),
     "nat_student": (("chat", "writing", "coding_q", "reasoning", "other"), (25, 20, 35, 15, 5)),
+    "company_staff": (("coding_q", "writing", "chat", "reasoning", "other"), (35, 30, 20, 10, 5)),
+    "startup_team": (("coding_q", "writing", "chat", "reasoning", "other"), (40, 25, 20, 10, 5)),
 }
 #: session kind -> the gateway task label of its requests
 TASK_LABEL = {"chat": "chat", "writing": "writing", "other": "other", "coding_q": "coding",
@@ -65,18 +71,20 @@ TASK_LABEL = {"chat": "chat", "writing": "writing", "other": "other", "coding_q"
 
 
 def _human_stream(cfg: SimConfig, acct: Account, rng: random.Random,
-                  until: float = math.inf) -> Iterator[dict]:
+                  until: float = math.inf, plan: Plan | None = None) -> Iterator[dict]:
     curve = STUDENT_CURVE if acct.persona == "nat_student" else HUMAN_CURVE
     kinds, weights = SESSION_TASKS.get(acct.persona, SESSION_TASKS["casual_chat"])
+    text = text_for(cfg.text)
     sessions: dict[tuple[float, int], tuple[str, dict]] = {}
-    for ts, turn, session in _timeline(cfg, rng, _human_day(acct, curve, 2 * acct.rate)):
+    plan = plan or _human_day(acct, curve, 2 * acct.rate)
+    for ts, turn, session in _timeline(cfg, rng, plan):
         if ts >= until:
             return
         if turn == 1:
             sessions[session] = (rng.choices(kinds, weights)[0], _pick(rng, acct.clients))
         kind, client = sessions[session]
         fresh = turn == 1 or rng.random() < 0.4  # follow-ups mix reactions and new asks
-        prompt = GRAMMAR.expand(rng, kind if fresh else "followup")
+        prompt = text.expand(rng, kind if fresh else "followup")
         want = _lognorm(rng, 380 if kind != "other" else 120, 0.7)
         calls = 1 if acct.tools and rng.random() < 0.08 else 0  # e.g. an occasional web search
         yield _emit(acct, rng, ts, client=client, model=_model_at(acct, ts, cfg, rng),
@@ -85,19 +93,21 @@ def _human_stream(cfg: SimConfig, acct: Account, rng: random.Random,
                     tool_calls=calls)
 
 
-def _developer_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
-    office, home = acct.clients[0], acct.clients[1:]
+def _developer_stream(cfg: SimConfig, acct: Account, rng: random.Random,
+                      plan: Plan | None = None) -> Iterator[dict]:
+    office, home = acct.clients[0], acct.clients[1:] or acct.clients
     last_day, client = -1, office
-    for ts, turn, last in _timeline(cfg, rng, _developer_day(acct)):
+    text = text_for(cfg.text)
+    for ts, turn, last in _timeline(cfg, rng, plan or _developer_day(acct)):
         day = int(ts // DAY)
         if day != last_day:
             last_day, client = day, office if rng.random() < 0.7 else _pick(rng, home)
         if turn == 1:
-            prompt = GRAMMAR.expand(rng, "dev_instr")
+            prompt = text.expand(rng, "dev_instr")
         elif rng.random() < 0.75:
-            prompt = GRAMMAR.expand(rng, "tool_result")
+            prompt = text.expand(rng, "tool_result")
         else:
-            prompt = GRAMMAR.expand(rng, "dev_followup")
+            prompt = text.expand(rng, "dev_followup")
         calls = 0 if last else rng.choices((0, 1, 2, 3), (10, 60, 20, 10))[0]
         want = _lognorm(rng, 700 if last else 180, 0.7)
         model = MINI_MODEL if rng.random() < 0.15 else _model_at(acct, ts, cfg, rng)
@@ -109,10 +119,11 @@ def _developer_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iter
 
 def _server_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
     _name, symbol, tasks, _system = APP_KINDS[acct.kind]
+    text = text_for(cfg.text)
     for ts, turn in _timeline(cfg, rng, _service_day(acct)):
         u = rng.random()
         kind = symbol if u < 0.7 else "followup" if turn > 1 else _pick(rng, ("chat", "other"))
-        prompt = GRAMMAR.expand(rng, kind)
+        prompt = text.expand(rng, kind)
         calls = 1 if acct.tools and rng.random() < 0.25 else 0
         yield _emit(acct, rng, ts, client=_pick(rng, acct.clients),
                     model=_model_at(acct, ts, cfg, rng), prompt=prompt,
@@ -125,9 +136,10 @@ def _server_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterato
 def _batch_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
     symbol, task, _system, template = BATCH_KINDS[acct.kind]
     next_id = rng.randint(1_000, 900_000)
+    text = text_for(cfg.text)
     for (ts,) in _timeline(cfg, rng, _batch_day(acct)):
         next_id += 1
-        prompt = template.format(id=next_id, text=GRAMMAR.expand(rng, symbol))
+        prompt = template.format(id=next_id, text=text.expand(rng, symbol))
         short = rng.uniform(2, 12) if acct.kind < 2 else rng.uniform(18, 60)
         yield _emit(acct, rng, ts, client=_pick(rng, acct.clients), model=acct.model,
                     prompt=prompt, task=task, turns=1,
@@ -185,6 +197,28 @@ def _hydra_stream(cfg: SimConfig, accounts: list[Account]) -> Iterator[dict]:
                                 paraphrase=cfg.hydra_paraphrase)
 
 
+def _company_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
+    """Office staff: the human sessions of ``_human_stream`` on working days."""
+    return _human_stream(cfg, acct, rng, plan=_work_day(acct, 2 * acct.rate))
+
+
+def _startup_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
+    """A startup's developers run agent loops; the others chat on working days."""
+    if acct.kind == 0:
+        return _developer_stream(cfg, acct, rng)
+    return _company_stream(cfg, acct, rng)
+
+
+def _always_on_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
+    """An agent that a scheduler or CI runs: developer traffic around the clock."""
+    return _developer_stream(cfg, acct, rng, plan=_always_on_day(acct))
+
+
+def _signup_stream(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
+    """A person who opened the account during the scenario: nothing before ``since``."""
+    return (ev for ev in _human_stream(cfg, acct, rng) if ev["ts"] >= acct.since)
+
+
 #: persona -> the stream of each of its accounts (campaign personas share one stream)
 STREAMS: dict[str, Callable[[SimConfig, Account, random.Random], Iterator[dict]]] = {
     "casual_chat": _human_stream,
@@ -192,6 +226,11 @@ STREAMS: dict[str, Callable[[SimConfig, Account, random.Random], Iterator[dict]]
     "developer_agent": _developer_stream,
     "server_app": _server_stream,
     "batch_pipeline": _batch_stream,
+    "company_staff": _company_stream,
+    "family_card": _human_stream,
+    "startup_team": _startup_stream,
+    "always_on_agent": _always_on_stream,
+    "new_signup": _signup_stream,
     "loud": _loud_stream,
     "pivot": _pivot_stream,
 }

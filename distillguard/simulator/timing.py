@@ -27,6 +27,9 @@ STUDENT_CURVE = (0.35, 0.2, 0.1, 0.04, 0.02, 0.01, 0.02, 0.06, 0.2, 0.45, 0.6, 0
 #: activity of backends by local hour: around the clock, following their users' day
 SERVICE_CURVE = (0.35, 0.28, 0.24, 0.22, 0.24, 0.3, 0.42, 0.58, 0.75, 0.88, 0.95, 1.0, 0.98,
                  0.96, 0.95, 0.94, 0.92, 0.9, 0.88, 0.85, 0.8, 0.7, 0.55, 0.45)
+#: activity of office staff by local hour: working hours with a lunch dip
+WORK_CURVE = (0.01, 0.01, 0.01, 0.01, 0.01, 0.02, 0.05, 0.2, 0.6, 0.9, 1.0, 0.95, 0.6, 0.85,
+              0.95, 0.9, 0.8, 0.55, 0.25, 0.12, 0.08, 0.05, 0.03, 0.02)
 #: mean of ``SERVICE_CURVE``, which scales a service's peak arrival rate
 SERVICE_MEAN = sum(SERVICE_CURVE) / 24
 
@@ -82,6 +85,37 @@ def _human_day(acct: Account, curve: tuple[float, ...], sessions_mean: float) ->
             for k in range(min(15, 1 + int(rng.expovariate(1 / 3.5)))):
                 items.append((ts, 2 * k + 1, (w0, session)))
                 ts += 20 + _lognorm(rng, 100, 0.8)
+        return items
+
+    return plan
+
+
+def _work_day(acct: Account, sessions_mean: float) -> Plan:
+    """Office sessions on working days (``WORK_CURVE``); most weekends stay empty."""
+    base = _human_day(acct, WORK_CURVE, sessions_mean)
+
+    def plan(rng: random.Random, w0: float) -> list[tuple]:
+        weekend = _local_weekday(w0 + 12 * HOUR, acct.tz) >= 5
+        if weekend and rng.random() < 0.85:
+            return []
+        return base(rng, w0)
+
+    return plan
+
+
+def _always_on_day(acct: Account) -> Plan:
+    """An agent run by a scheduler or CI: the same tool loops, around the clock, every day."""
+
+    def plan(rng: random.Random, w0: float) -> list[tuple]:
+        pause = 600 / acct.rate
+        items, ts = [], w0 + rng.uniform(0, 600)
+        while ts < w0 + DAY:
+            turn = _pick(rng, (1, 1, 3, 5, 9))
+            steps = 1 + min(int(rng.expovariate(1 / 8)), 28)
+            for step in range(steps):
+                items.append((ts, min(turn + 2 * step, 59), step == steps - 1))
+                ts += _lognorm(rng, 9, 0.6)
+            ts += _lognorm(rng, pause, 0.9)
         return items
 
     return plan
