@@ -9,8 +9,8 @@ byte-identical output.
 
 The package, one idea per module:
 
-- ``config``: ``SimConfig``, the named ``SCENARIOS`` and ``CORPUS_SCENARIOS``, labels and
-  model names
+- ``config``: ``SimConfig``, the named ``SCENARIOS`` and ``CORPUS_SCENARIOS``, the
+  campaign ``FAMILIES``, labels and model names
 - ``sampling``: the seeded random draws every other module shares
 - ``network``: countries, ASNs, IP addresses and client software builds
 - ``corpus``: real public request text (``corpora/``), its pools by capability
@@ -18,18 +18,19 @@ The package, one idea per module:
 - ``prompts``: organic prompt text by grammar symbol, from the grammar or the corpora
 - ``templates``: the campaigns' prompt templates and CoT phrasings
 - ``roster``: ``Account`` and the builder of every account of a scenario, hard negatives
-  included
+  and campaign families included
 - ``timing``: diurnal curves, day windows and the per-persona schedules
 - ``records``: one gateway record from an account's request
+- ``families``: the streams of the campaign families on corpus text
 - ``streams``: the per-persona and campaign streams, ``generate``, ``ground_truth``,
   ``write_jsonl``
 """
 
-from distillguard.simulator.config import CORPUS_SCENARIOS, SCENARIOS, SimConfig
+from distillguard.simulator.config import CORPUS_SCENARIOS, FAMILIES, SCENARIOS, SimConfig
 from distillguard.simulator.roster import Account, roster
 from distillguard.simulator.streams import generate, ground_truth, write_jsonl
 from distillguard.simulator.templates import HYDRA_TEMPLATES, LOUD_TEMPLATES, Template
 
-__all__ = ["CORPUS_SCENARIOS", "HYDRA_TEMPLATES", "LOUD_TEMPLATES", "SCENARIOS",
+__all__ = ["CORPUS_SCENARIOS", "FAMILIES", "HYDRA_TEMPLATES", "LOUD_TEMPLATES", "SCENARIOS",
            "Account", "SimConfig", "Template", "generate", "ground_truth", "roster",
            "write_jsonl"]

@@ -69,6 +69,31 @@ HARD_NEGATIVE_MIX: tuple[tuple[str, float], ...] = (
     ("new_signup", 0.078),
 )
 
+#: campaign families of the corpus scenarios: ``sim_persona`` of their accounts -> what the
+#: operator does (each read the detector's documentation and flattens some of its signals)
+FAMILIES: dict[str, str] = {
+    "stealth": ("no chain-of-thought asks, ordinary output lengths, diurnal human sessions; "
+                "a few prepaid cards shared by tens of accounts created within two days"),
+    "lockstep": ("a scheduler fires rounds in which every account sends within seconds; a "
+                 "fresh residential exit node per request; organic-looking prompts"),
+    "meta_prompt": ("a data pipeline: one long fixed instruction header, seed examples "
+                    "sampled from public datasets, a slot for the new item"),
+    "paraphrase_rewrite": ("one ask in many surface forms around public-dataset tasks; "
+                           "residential addresses; shared prepaid cards"),
+    "coding_agent_imitation": ("looks like a coding agent: the agents' system prompt, tools "
+                               "offered, tool calls, multi-turn loops, the agent CLI's user "
+                               "agent; first prompts from instruction datasets"),
+    "slow_drip": ("under ten requests a day per account for over a week; chain-of-thought "
+                  "on about half the prompts, in varied wording"),
+    "cover_traffic": ("templated harvesting (dataset requests quoted into a few fixed "
+                      "templates asking for the reasoning), with about a fifth of each "
+                      "account's requests organic-looking chat"),
+    "disposable": ("each account is dropped after about nine requests, below the scoring "
+                   "minimum; a steady stream of freshly opened accounts"),
+    "rotation": ("a fixed number of working slots, each account retired after about fifty "
+                 "requests and replaced by one from a stock opened in one cohort"),
+}
+
 #: where organic prompt text comes from
 TextSource = Literal["grammar", "corpus"]
 
@@ -111,6 +136,9 @@ class SimConfig:
     new_model: str = "frontier-5"  # the model launched at ``release_day``
     # organic prompts from the grammar, or real requests from the public corpora (``corpus``)
     text: TextSource = "grammar"
+    # the campaign family the ``hydra_accounts`` accounts run (a key of ``FAMILIES``);
+    # ``None``: the classic hydra campaign shaped by the ``hydra_*`` fields
+    family: str | None = None
 
     def __post_init__(self) -> None:
         if self.hydra_timing not in ("round_robin", "lockstep"):
@@ -123,6 +151,8 @@ class SimConfig:
             raise ValueError(f"hydra_templates must be in 1..{len(HYDRA_TEMPLATES)}")
         if self.text not in ("grammar", "corpus"):
             raise ValueError(f"unknown text {self.text!r}")
+        if self.family is not None and self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r}")
         unknown = {name for name, _ in self.persona_mix} - set(ORGANIC_PERSONAS)
         if unknown:
             raise ValueError(f"unknown organic personas {sorted(unknown)}")
@@ -162,11 +192,23 @@ def _on_corpus(**kw: object) -> SimConfig:
     return SimConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
-#: the scenarios on real public text: the classic campaigns on real organic text, and the
-#: hard negatives alone
+#: the scenarios on real public text: one per campaign family (its ``hydra_accounts`` run
+#: the family), the classic campaigns on real organic text, and the hard negatives alone
 CORPUS_SCENARIOS: dict[str, SimConfig] = {
     "hard_negatives": _on_corpus(organic_accounts=2_000,
                                  persona_mix=HARD_NEGATIVE_MIX),
+    "stealth": _on_corpus(family="stealth", hydra_accounts=200),
+    "lockstep": _on_corpus(family="lockstep", hydra_accounts=150),
+    "meta_prompt": _on_corpus(family="meta_prompt", hydra_accounts=60),
+    "paraphrase_rewrite": _on_corpus(family="paraphrase_rewrite", hydra_accounts=200,
+                                     hydra_rate_per_day=40.0),
+    "coding_agent_imitation": _on_corpus(family="coding_agent_imitation", hydra_accounts=60),
+    "slow_drip": _on_corpus(family="slow_drip", hydra_accounts=250, days=8.0,
+                            organic_accounts=1_500),
+    "cover_traffic": _on_corpus(family="cover_traffic", hydra_accounts=200,
+                                hydra_rate_per_day=40.0),
+    "disposable": _on_corpus(family="disposable", hydra_accounts=500),
+    "rotation": _on_corpus(family="rotation", hydra_accounts=250),
     "hydra_real": _on_corpus(hydra_accounts=250),
     "loud_real": _on_corpus(loud_accounts=1),
     "pivot_real": _on_corpus(days=4.0, organic_accounts=1_500, pivot_accounts=1,

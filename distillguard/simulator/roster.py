@@ -43,10 +43,11 @@ from distillguard.simulator.network import (
     UNIVERSITY_ASNS,
     _client,
     _ipv4,
+    _residential_client,
     _tz_for,
 )
 from distillguard.simulator.sampling import _hex, _lognorm, _pick, _pick_weighted
-from distillguard.simulator.templates import SYSTEM_EXTRACTION
+from distillguard.simulator.templates import SYSTEM_EXTRACTION, SYSTEM_PIPELINE
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Account:
     err_rate: float = 0.006  # share of requests that fail
     pool: tuple[dict, ...] = ()  # campaign proxy pool (shared object, networks only)
     since: float = -math.inf  # its first request cannot come earlier (accounts opened late)
+    budget: int = 0  # requests it sends before it is dropped; 0: no limit
 
 
 def _organic_created(rng: random.Random, start: float) -> float:
@@ -126,7 +128,11 @@ class _RosterBuilder:
             accounts.extend(make() for _ in range(count))
         accounts.extend(self._loud(i) for i in range(cfg.loud_accounts))
         accounts.extend(self._pivot(i) for i in range(cfg.pivot_accounts))
-        accounts.extend(self._hydra_accounts())
+        if cfg.family is None:
+            accounts.extend(self._hydra_accounts())
+        elif cfg.hydra_accounts > 0:
+            make = getattr(self, f"_family_{cfg.family}")
+            accounts.extend(make(cfg.hydra_accounts, f"camp-{cfg.family.replace('_', '-')}-1"))
         for acct in accounts:  # the gateway reports times with millisecond precision
             acct.created = round(acct.created, 3)
         return accounts
@@ -385,6 +391,183 @@ class _RosterBuilder:
         if rng.random() < 0.5:  # free trial credits: no card yet
             acct.payment_fp = None
         return acct
+
+    # ---- campaign families (``config.FAMILIES``): ``hydra_accounts`` accounts each
+
+    def _cards(self, n: int, per: int) -> tuple[str, ...]:
+        """A stock of prepaid or virtual cards, each meant for about ``per`` accounts."""
+        return tuple(f"pm-{_hex(self.rng, 64)}" for _ in range(max(2, n // per)))
+
+    def _infra(self, asns: int) -> tuple[dict, ...]:
+        """Rented hosting and cloud addresses (networks only), a few per ASN."""
+        rng = self.rng
+        infra = rng.sample(HOSTING_ASNS, min(len(HOSTING_ASNS), asns * 3 // 4))
+        infra += rng.sample(CLOUD_ASNS, max(0, asns - len(infra)))
+        return tuple(_client(rng, "py_new", asn, cc) for asn, cc in infra for _ in range(3))
+
+    def _member(self, persona: str, campaign: str, created: float,
+                clients: tuple[dict, ...], **kw: object) -> Account:
+        rng = self.rng
+        kw.setdefault("tz", 0.0)
+        return Account(
+            account_id=next(self._ids), persona=persona, label=EXTRACTION, created=created,
+            clients=clients, org_id=f"org-{_hex(rng)}", api_keys=(f"key-{_hex(rng)}",),
+            campaign=campaign, adopt_ts=self.cfg.release_ts + rng.uniform(0.5, 6) * HOUR,
+            **kw)  # type: ignore[arg-type]
+
+    def _hosted(self, pool: tuple[dict, ...], profile: str) -> tuple[dict, ...]:
+        sdk, ua, stack = SDK_PROFILES[profile]
+        return (dict(_pick(self.rng, pool), sdk=sdk, user_agent=ua, ja4=_JA4[stack]),)
+
+    def _residential(self, profile: str) -> tuple[dict, ...]:
+        sdk, ua, stack = SDK_PROFILES[profile]
+        return (dict(_residential_client(self.rng), sdk=sdk, user_agent=ua, ja4=_JA4[stack]),)
+
+    def _family_stealth(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        cards = self._cards(n, 30)
+        cohort = start - rng.uniform(5, 15) * DAY
+        out = []
+        for _ in range(n):
+            tz, clients = _home_clients(rng, self._profile("casual_chat"))
+            out.append(self._member(
+                "stealth", campaign, cohort + rng.uniform(0, 1.5) * DAY, clients, tz=tz,
+                payment_fp=_pick(rng, cards), system=_pick(rng, SYSTEM_CASUAL),
+                max_tokens=_pick(rng, (1024, 2048, 4096, 4096)),
+                stream_p=_pick(rng, (0.9, 1.0, 0.2)), rate=rng.uniform(1.2, 2.0)))
+        return out
+
+    def _family_lockstep(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        cards = self._cards(n, 10)
+        out = []
+        for _ in range(n):
+            sdk, ua, stack = SDK_PROFILES[_pick(rng, ("py_new", "py_new", "openai_py"))]
+            out.append(self._member(
+                "lockstep", campaign, start - rng.uniform(3, 30) * DAY,
+                ({"sdk": sdk, "user_agent": ua, "ja4": _JA4[stack]},),
+                payment_fp=_pick(rng, cards) if rng.random() < 0.5 else f"pm-{_hex(rng, 64)}",
+                system=_pick(rng, SYSTEM_CASUAL), max_tokens=_pick(rng, (2048, 4096)),
+                stream_p=_pick(rng, (0.0, 1.0))))
+        return out
+
+    def _family_meta_prompt(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        cards, pool = self._cards(n, 20), self._infra(8)
+        cohort = start - rng.uniform(3, 10) * DAY
+        system = _pick(rng, SYSTEM_PIPELINE)
+        out = []
+        for _ in range(n):
+            out.append(self._member(
+                "meta_prompt", campaign, cohort + rng.uniform(0, 3) * DAY,
+                self._hosted(pool, _pick_weighted(rng, SDK_MIX["pipeline"])),
+                payment_fp=_pick(rng, cards), system=system if rng.random() < 0.6 else None,
+                max_tokens=_pick(rng, (4096, 8192)), stream_p=0.0,
+                rate=rng.uniform(150, 300)))
+        return out
+
+    def _family_paraphrase_rewrite(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        cards = self._cards(n, 25)
+        out = []
+        for _ in range(n):
+            out.append(self._member(
+                "paraphrase_rewrite", campaign, start - rng.uniform(2, 20) * DAY,
+                self._residential(self._profile("extraction")), payment_fp=_pick(rng, cards),
+                system=_pick(rng, SYSTEM_EXTRACTION), max_tokens=_pick(rng, (4096, 8192)),
+                stream_p=_pick(rng, (0.0, 0.5, 1.0))))
+        return out
+
+    def _family_coding_agent_imitation(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        cards = self._cards(n, 15)
+        cohort = start - rng.uniform(4, 12) * DAY
+        out = []
+        for _ in range(n):
+            asn, country = _pick(rng, CLOUD_ASNS)
+            profile = "agent_cli" if rng.random() < 0.7 else "py_new"
+            out.append(self._member(
+                "coding_agent_imitation", campaign, cohort + rng.uniform(0, 2) * DAY,
+                (_client(rng, profile, asn, country),), tz=_tz_for(rng, country),
+                payment_fp=_pick(rng, cards), system=_pick(rng, SYSTEM_AGENT),
+                tools=rng.randint(8, 30), max_tokens=_pick(rng, (16000, 32000)),
+                stream_p=0.95, rate=rng.uniform(0.3, 0.5)))
+        return out
+
+    def _family_slow_drip(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        cards = self._cards(n, 20)
+        out = []
+        for _ in range(n):
+            tz, clients = _home_clients(rng, self._profile("extraction"))
+            out.append(self._member(
+                "slow_drip", campaign, start - rng.uniform(2, 40) * DAY, clients[:1], tz=tz,
+                payment_fp=_pick(rng, cards) if rng.random() < 0.3 else f"pm-{_hex(rng, 64)}",
+                system=_pick(rng, SYSTEM_EXTRACTION), max_tokens=4096,
+                stream_p=_pick(rng, (0.0, 1.0))))
+        return out
+
+    def _family_cover_traffic(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        pool = self._infra(20)
+        cohort = start - rng.uniform(4, 12) * DAY
+        fp = f"pm-{_hex(rng, 64)}"
+        out = []
+        for _ in range(n):
+            if rng.random() < 0.15:
+                fp = f"pm-{_hex(rng, 64)}"
+            out.append(self._member(
+                "cover_traffic", campaign, cohort + rng.uniform(0, 3) * DAY,
+                self._hosted(pool, self._profile("extraction")),
+                payment_fp=fp if rng.random() < 0.7 else f"pm-{_hex(rng, 64)}",
+                system=_pick(rng, SYSTEM_EXTRACTION), max_tokens=_pick(rng, (4096, 8192)),
+                stream_p=_pick(rng, (0.0, 0.5, 1.0))))
+        return out
+
+    def _slots(self, n: int, slots: int, lo: int, hi: int) -> list[tuple[float, int, float]]:
+        """Working slots that each run accounts one after another: per account its first
+        request time, its request budget and the mean gap between its requests."""
+        cfg, rng = self.cfg, self.rng
+        per_slot = math.ceil(n / slots)
+        life = cfg.days * DAY / per_slot
+        plan = []
+        for k in range(n):
+            slot, turn = k % slots, k // slots
+            since = cfg.start_ts + (turn + rng.uniform(0, 0.15)) * life + slot * life / slots
+            budget = rng.randint(lo, hi)
+            plan.append((min(since, cfg.end_ts - 60), budget, 0.8 * life / budget))
+        return plan
+
+    def _family_disposable(self, n: int, campaign: str) -> list[Account]:
+        rng = self.rng
+        pool = self._infra(12)
+        out = []
+        fp = f"pm-{_hex(rng, 64)}"
+        for since, budget, gap in self._slots(n, max(2, n // 60), 8, 10):
+            if rng.random() < 0.25:  # a new virtual card every few accounts
+                fp = f"pm-{_hex(rng, 64)}"
+            out.append(self._member(
+                "disposable", campaign, since - rng.uniform(120, 7_200),
+                self._hosted(pool, _pick(rng, ("py_new", "httpx", "openai_py"))),
+                payment_fp=fp, system=_pick(rng, SYSTEM_EXTRACTION),
+                max_tokens=_pick(rng, (4096, 8192)), stream_p=0.0, since=since,
+                budget=budget, rate=gap))
+        return out
+
+    def _family_rotation(self, n: int, campaign: str) -> list[Account]:
+        rng, start = self.rng, self.cfg.start_ts
+        pool = self._infra(16)
+        cards = self._cards(n, 25)
+        stock = start - rng.uniform(7, 14) * DAY  # the accounts were opened in one batch
+        out = []
+        for since, budget, gap in self._slots(n, max(2, n // 20), 40, 60):
+            out.append(self._member(
+                "rotation", campaign, stock + rng.uniform(0, 1) * DAY,
+                self._hosted(pool, self._profile("extraction")),
+                payment_fp=_pick(rng, cards), system=_pick(rng, SYSTEM_EXTRACTION),
+                max_tokens=_pick(rng, (4096, 8192)), stream_p=_pick(rng, (0.0, 1.0)),
+                since=since, budget=budget, rate=gap))
+        return out
 
 
 def _allocate(total: int, mix: tuple[tuple[str, float], ...]) -> list[tuple[str, int]]:

@@ -25,6 +25,7 @@ import orjson
 
 from distillguard.models.events import DAY
 from distillguard.simulator.config import MINI_MODEL, SimConfig
+from distillguard.simulator.families import family_stream
 from distillguard.simulator.grammar import APP_KINDS, BATCH_KINDS
 from distillguard.simulator.network import _JA4, _residential_client
 from distillguard.simulator.prompts import text_for
@@ -242,8 +243,10 @@ def generate(cfg: SimConfig) -> Iterator[dict]:
     streams = [STREAMS[a.persona](cfg, a, _account_rng(cfg, a)) for a in accounts
                if a.persona in STREAMS]
     campaign = [a for a in accounts if a.persona not in STREAMS]
-    if campaign:
+    if campaign and cfg.family is None:
         streams.append(_hydra_stream(cfg, campaign))
+    elif campaign:
+        streams.append(family_stream(cfg, campaign))
     return heapq.merge(*streams, key=itemgetter("ts"))
 
 

@@ -223,3 +223,64 @@ PIVOT_TEMPLATES = (
         (COT[3],),
     )),
 )
+
+# ---- campaign families on public-dataset text (``families``)
+
+#: system prompts of data-generation pipelines
+SYSTEM_PIPELINE = (
+    "You generate high-quality training examples. Follow the requested format exactly.",
+    "You are a data generation engine. Output only the requested items, nothing else.",
+)
+#: the meta-prompt pipeline's fixed instruction header, before its sampled seed examples
+META_HEADER = (
+    "We are assembling a collection of realistic requests that people send to an AI "
+    "assistant, each paired with an expert-quality answer. Below are several example "
+    "requests from our seed set. Study their style, length and level of detail. Then write "
+    "ONE new request that a different person could plausibly send: it must be on a topic "
+    "different from every example, self-contained, and answerable without browsing. After "
+    "the request, write the complete answer an expert would give, with working code where "
+    "code is needed and every intermediate result where a computation is needed. Use exactly "
+    "this format:\nRequest: <the new request>\nAnswer: <the complete answer>\nDo not mention "
+    "the examples, do not number your output and do not add any commentary."
+)
+#: the meta-prompt's closing slot; its domain and difficulty vary per request
+META_SLOT = "New request (domain: {domain}; difficulty {level} of 5):"
+#: openers of the paraphrasing operator's one ask
+REWRITE_OPENERS = (
+    "", "", "Here's a task for you:", "Can you help with this?", "I need a solution to the "
+    "following.", "Please work on this problem:", "Take a look at this one:", "My question:",
+    "Task:", "I'm stuck on this.", "Could you solve this for me?", "Help me out with the "
+    "following.", "Here is what I need:", "Quick one:", "So I have this problem.",
+    "I'd like your help with this:", "Problem for you:", "Working on something, need help:",
+)
+#: the paraphrasing operator's ask for a full answer, in many surface forms
+REWRITE_ASKS = (
+    "Give a complete, detailed solution.", "Answer it thoroughly.",
+    "I want the full solution, not just the result.", "Be as detailed as you can.",
+    "Write out the entire solution.", "Don't skip anything in your answer.",
+    "Provide a comprehensive answer.", "Cover every detail.", "Make the answer exhaustive.",
+    "Be thorough.", "Go into real depth here.", "A long, complete answer please.",
+    "Explain it fully.", "Leave nothing out.", "Please be exhaustive in the answer.",
+    "I need a really complete write-up.",
+)
+#: closers of the paraphrasing operator's ask
+REWRITE_CLOSERS = ("", "", "", "Thanks!", "Thanks in advance.", "Appreciate it.", "Cheers.",
+                   "Thank you so much.")
+#: ways of asking for the reasoning that vary the wording; only some match the detector's
+#: chain-of-thought phrases
+COT_VARIED = (
+    "Think step by step.", "Show how you get there.", "Spell out your logic as you go.",
+    "Lay out each stage of the solution before the result.", "Please show your work.",
+    "Walk me through it.", "Explain each step and why it is needed.",
+    "Break it down into steps and justify each one.", "Explain your reasoning in detail.",
+    "Go through it carefully, one part at a time.", "Don't just give the answer, derive it.",
+    "Include the full derivation.", "Reason it out before you answer.",
+    "Tell me how you arrived at it, step by step.",
+)
+#: the cover-traffic operator's harvest templates: a dataset request quoted into fixed
+#: wording that asks for the reasoning
+QUOTED_TEMPLATES = (
+    "Task #{n}: \"{payload}\"\n\n" + COT[0],
+    "Solve the following request: \"{payload}\" " + COT[1],
+    "You are an expert. Request {n}: \"{payload}\". " + COT[2],
+)

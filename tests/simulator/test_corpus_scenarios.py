@@ -1,6 +1,6 @@
 """Tests for the scenarios on real public text: each generates and is deterministic, its
-labels and personas are as documented, its prompts come from the corpora, and the hard
-negatives are in every organic population, each with its shape.
+labels and personas are as documented, its prompts come from the corpora, the hard
+negatives are in every organic population, and each campaign family has its shape.
 
 Scenarios are shrunk (fewer organic accounts) so the file runs in seconds; the shapes
 under test do not depend on the organic population's size."""
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
+import statistics
 from collections import Counter, defaultdict
 from dataclasses import replace
 from functools import cache
@@ -17,8 +19,17 @@ import orjson
 import pytest
 
 from distillguard.models.events import DAY
+from distillguard.models.text_signals import elicits_chain_of_thought, template_skeleton
 from distillguard.simulator import SCENARIOS, SimConfig, corpus, generate, ground_truth, roster
-from distillguard.simulator.config import CORPUS_MIX, CORPUS_SCENARIOS, ORGANIC_PERSONAS
+from distillguard.simulator.config import (
+    CORPUS_MIX,
+    CORPUS_SCENARIOS,
+    FAMILIES,
+    ORGANIC_PERSONAS,
+)
+from distillguard.simulator.families import LOCKSTEP_WIDTH
+from distillguard.simulator.network import RESIDENTIAL
+from distillguard.simulator.templates import COT_VARIED, META_HEADER
 from tests.simulator.test_streams import CLIENT, OPTIONAL, REQUIRED
 
 pytestmark = pytest.mark.skipif(
@@ -73,6 +84,19 @@ def test_classic_scenarios_are_byte_identical() -> None:
         assert (n, h.hexdigest()[:32]) == (count, digest), name
 
 
+def test_every_family_has_a_scenario_and_sizes_are_as_documented() -> None:
+    fams = {cfg.family for cfg in CORPUS_SCENARIOS.values()} - {None}
+    assert fams == set(FAMILIES)
+    for name, cfg in CORPUS_SCENARIOS.items():
+        assert cfg.text == "corpus" and 2.0 <= cfg.days <= 10.0, name
+        assert 1_500 <= cfg.organic_accounts <= 3_000, name
+        assert cfg.hydra_accounts <= 500, name
+        truth = Counter(ground_truth(cfg).values())
+        assert truth["organic"] == cfg.organic_accounts
+    assert CORPUS_SCENARIOS["slow_drip"].days >= 7
+    assert CORPUS_SCENARIOS["hard_negatives"].hydra_accounts == 0
+
+
 @pytest.mark.parametrize("name", sorted(CORPUS_SCENARIOS))
 def test_scenario_generates_to_the_contract(name: str) -> None:
     cfg, evs = small(name), events(name)
@@ -94,10 +118,13 @@ def test_scenario_generates_to_the_contract(name: str) -> None:
     organic = {e["sim_persona"] for e in evs if e["sim_label"] == "organic"} - {"pivot"}
     assert organic <= set(ORGANIC_PERSONAS)
     extraction = {e["sim_persona"] for e in evs if e["sim_label"] == "extraction"}
-    assert extraction <= {"hydra", "loud", "pivot"}
+    if cfg.family:
+        assert extraction == {cfg.family}
+        assert {e["sim_campaign"] for e in campaign(name)} == {
+            f"camp-{cfg.family.replace('_', '-')}-1"}
 
 
-@pytest.mark.parametrize("name", ["hydra_real", "hard_negatives"])
+@pytest.mark.parametrize("name", ["stealth", "disposable", "hard_negatives"])
 def test_deterministic(name: str) -> None:
     cfg = replace(small(name), days=1.0)
     first = b"".join(orjson.dumps(e) for e in generate(cfg))
@@ -121,6 +148,150 @@ def test_organic_prompts_come_from_the_corpora() -> None:
         assert share > 0.6, (persona, share)
     devs = [e["prompt"] for e in evs if e["sim_persona"] == "developer_agent" and e["turns"] == 1]
     assert sum(p in texts for p in devs) / len(devs) > 0.9
+
+
+@cache
+def quoted_texts() -> frozenset[str]:
+    """Corpus texts as the templates quote them: one line, double quotes made single."""
+    return frozenset(" ".join(t.replace('"', "'").split()) for t in corpus.load().texts())
+
+
+def from_corpus(prompt: str, texts: frozenset[str]) -> bool:
+    """Whether the prompt is, or holds, a corpus text (verbatim, on a line, or quoted)."""
+    if prompt in texts or any(line.strip() in texts for line in prompt.split("\n")):
+        return True
+    if any(q in quoted_texts() for q in re.findall(r'"([^"\n]*)"', prompt)):
+        return True
+    words = prompt.split(" ")
+    return any(" ".join(words[i:j]) in texts
+               for i in range(min(len(words), 12)) for j in range(len(words), i, -1))
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_campaign_prompts_come_from_the_corpora(name: str) -> None:
+    texts = corpus.load().texts()
+    prompts = [e["prompt"] for e in campaign(name)]
+    if name == "meta_prompt":  # the seed examples
+        prompts = [part.split("\n", 1)[-1] for p in prompts
+                   for part in p.split("\n\nExample ")[1:]]
+    elif name == "coding_agent_imitation":  # the loops' first prompts
+        prompts = [e["prompt"] for e in campaign(name) if e["turns"] == 1]
+    assert prompts
+    hits = sum(from_corpus(p, texts) for p in prompts)
+    assert hits / len(prompts) > 0.85, (name, hits / len(prompts))
+
+
+def test_stealth_shape() -> None:
+    evs = campaign("stealth")
+    assert not any(elicits_chain_of_thought(e["prompt"]) for e in evs)
+    assert statistics.median(e["output_tokens"] for e in evs) < 700
+    accts = [a for a in roster(CORPUS_SCENARIOS["stealth"]) if a.label == "extraction"]
+    per_card = Counter(a.payment_fp for a in accts)
+    assert len(per_card) <= len(accts) // 20 and min(per_card.values()) >= 10
+    created = [a.created for a in accts]
+    assert max(created) - min(created) <= 2 * DAY
+    hours = Counter(int((e["ts"] % DAY) // 3600) for e in evs)
+    assert len(hours) >= 12  # people spread over many time zones, but they do sleep
+    per_day = [len(v) / small("stealth").days for v in per_account(evs).values()]
+    assert statistics.median(per_day) < 60
+
+
+def test_lockstep_shape() -> None:
+    evs = campaign("lockstep")
+    rounds: list[list[float]] = [[]]
+    for e in evs:
+        if rounds[-1] and e["ts"] - rounds[-1][-1] > 60:
+            rounds.append([])
+        rounds[-1].append(e["ts"])
+    n = small("lockstep").hydra_accounts
+    assert len(rounds) >= 25
+    for r in rounds:
+        assert r[-1] - r[0] < 5.0 and r[-1] - r[0] <= LOCKSTEP_WIDTH
+        assert len(r) >= 0.75 * n
+    assert len({e["client"]["ip"] for e in evs}) > 0.95 * len(evs)
+    residential = {asn for asn, _ in RESIDENTIAL}
+    asns = {e["client"]["asn"] for e in evs}
+    assert asns <= residential and len(asns) >= 20
+    assert sum(elicits_chain_of_thought(e["prompt"]) for e in evs) / len(evs) < 0.01
+
+
+def test_meta_prompt_shape() -> None:
+    evs = campaign("meta_prompt")
+    assert all(e["prompt"].startswith(META_HEADER) for e in evs)
+    assert all(e["prompt"].count("\n\nExample ") == 3 for e in evs)
+    assert len({e["prompt"] for e in evs}) > 0.99 * len(evs)  # varying per request
+    skeletons = Counter(template_skeleton(e["prompt"]) for e in evs)
+    assert skeletons.most_common(1)[0][1] < 0.01 * len(evs)
+
+
+def test_paraphrase_rewrite_shape() -> None:
+    evs = campaign("paraphrase_rewrite")
+    forms = Counter(template_skeleton(e["prompt"])[:40] for e in evs)
+    assert len(forms) > 100  # many surface forms of the one ask
+    accts = [a for a in roster(small("paraphrase_rewrite")) if a.label == "extraction"]
+    per_card = Counter(a.payment_fp for a in accts)
+    assert max(per_card.values()) >= 5 and len(per_card) < len(accts)
+    residential = {asn for asn, _ in RESIDENTIAL}
+    assert all(e["client"]["asn"] in residential for e in evs)
+
+
+def test_coding_agent_imitation_shape() -> None:
+    evs = campaign("coding_agent_imitation")
+    assert all(e["tools"] >= 8 for e in evs)
+    assert sum(e["tool_calls"] > 0 for e in evs) / len(evs) > 0.5
+    assert sum(e["turns"] > 1 for e in evs) / len(evs) > 0.5
+    assert sum(e["client"]["sdk"] == "codeagent-cli" for e in evs) / len(evs) > 0.4
+    organic_agents = {e["system"] for e in events("coding_agent_imitation")
+                      if e["sim_persona"] == "developer_agent"}
+    assert {e["system"] for e in evs} <= organic_agents  # the real agents' system prompts
+
+
+def test_slow_drip_shape() -> None:
+    evs = campaign("slow_drip")
+    days = Counter((e["account_id"], int(e["ts"] // DAY)) for e in evs)
+    assert max(days.values()) < 10
+    assert small("slow_drip").days >= 7
+    active = Counter(int(e["ts"] // DAY) for e in evs)
+    assert len(active) >= 7
+    asked = sum(any(c in e["prompt"] for c in COT_VARIED) for e in evs) / len(evs)
+    assert 0.4 < asked < 0.6
+    detected = sum(elicits_chain_of_thought(e["prompt"]) for e in evs) / len(evs)
+    assert detected < asked  # varied wording: the documented phrases catch only part
+
+
+def test_cover_traffic_shape() -> None:
+    chatty = {p.text for c in ("chat", "writing") for p in corpus.load().pool(c)}
+    evs = campaign("cover_traffic")
+    assert 0.15 < sum(e["prompt"] in chatty for e in evs) / len(evs) < 0.25
+    for mine in per_account(evs).values():
+        if len(mine) >= 40:
+            assert 0.05 < sum(e["prompt"] in chatty for e in mine) / len(mine) < 0.4
+    harvest = [e for e in evs if e["prompt"] not in chatty]
+    assert sum(elicits_chain_of_thought(e["prompt"]) for e in harvest) / len(harvest) > 0.8
+
+
+def test_disposable_shape() -> None:
+    evs = campaign("disposable")
+    accounts = per_account(evs)
+    assert all(len(v) <= 10 for v in accounts.values())
+    assert statistics.mean(len(v) for v in accounts.values()) > 8
+    for v in accounts.values():
+        created = v[0]["account_created"]
+        assert created < v[0]["ts"] < created + 3 * 3600  # opened just before its run
+    starts = sorted(v[0]["ts"] for v in accounts.values())
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert max(gaps) < DAY / 4  # a steady stream of new accounts
+
+
+def test_rotation_shape() -> None:
+    accounts = per_account(campaign("rotation"))
+    counts = [len(v) for v in accounts.values()]
+    assert max(counts) <= 60 and 40 <= statistics.mean(counts) <= 60
+    created = [v[0]["account_created"] for v in accounts.values()]
+    assert max(created) - min(created) <= DAY + 1  # a stock opened in one batch
+    spans = sorted((v[0]["ts"], v[-1]["ts"]) for v in accounts.values())
+    busy = max(sum(a <= t <= b for a, b in spans) for t, _ in spans)
+    assert busy <= max(2, small("rotation").hydra_accounts // 20) + 2
 
 
 def test_hard_negative_shapes() -> None:
@@ -153,5 +324,7 @@ def test_hard_negative_shapes() -> None:
 
 def test_new_config_fields_are_validated() -> None:
     with pytest.raises(ValueError):
+        SimConfig(family="smash_and_grab")
+    with pytest.raises(ValueError):
         SimConfig(text="novels")  # type: ignore[arg-type]
-    assert SimConfig(text="corpus", persona_mix=CORPUS_MIX).text == "corpus"
+    assert SimConfig(text="corpus", persona_mix=CORPUS_MIX).family is None
