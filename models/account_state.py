@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from distillguard.models.cooccurrence import bucket_update, new_signature
 from distillguard.models.events import DAY, HOUR, Event
 
 #: weight of the newest observation in the exponentially weighted shares
@@ -94,6 +95,7 @@ class AccountState:
     allow_src: str = ""        # `source` of the feedback that last allow-listed the account
     allow_ts: float | None = None  # its `ts` (None: never allow-listed); kept if revoked
     fb_ids: list[int] = field(default_factory=list)  # recent feedback digests, newest last
+    tsig: list[int] = field(default_factory=new_signature)  # MinHash of active time buckets
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccountState:
@@ -183,6 +185,7 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
     too_late = ts < state.last - late_tolerance
     if not too_late:
         _update_timing(state, ts)
+    bucket_update(state.tsig, ts)  # when, not how fast: late events count here too
     _update_content(state, ev)
     _update_shape(state, ev)
     return too_late

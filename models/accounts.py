@@ -27,7 +27,10 @@ from distillguard.models.feedback import Feedback, LabelModel
 from distillguard.models.fingerprints import Tick, make_tick
 from distillguard.models.scoring import PopulationModel, score_account
 
-MODEL_VERSION = "distillguard-0.1/logit-rules-1+hst"
+#: a new account's first events whose keys reach the campaign layer before it is scored,
+#: so a known campaign names its new members from their first request
+MEMBERSHIP_TICKS = (1, 3)
+MODEL_VERSION = "distillguard-0.2/logit-rules-1+hst+groups"
 
 
 @dataclass(slots=True)
@@ -91,6 +94,8 @@ class AccountScorer:
         tick = None
         if self._tick_due(state, ev.ts):
             tick = make_tick(ev, state, self._tick(state, ev, alerts))
+        elif state.n in MEMBERSHIP_TICKS and state.n < self.config.min_events:
+            tick = make_tick(ev, state, 0.0)  # keys only: no score before min_events
         return Outcome(state.as_dict(), alerts, late=late, tick=tick)
 
     def _tick_due(self, state: AccountState, ts: float) -> bool:

@@ -34,6 +34,7 @@ KEY_SIGNALS = (
     ("newest_model_share", 0.3, 1.0),
     ("template_concentration", 0.1, 1.0),
     ("burst", 1.0, 100.0),
+    ("distinct_owners", 1.0, 16.0),
 )
 
 
@@ -105,6 +106,7 @@ class CampaignGraph:
         self.model_version = model_version
         self._parent: dict[str, str] = {}
         self._campaigns: dict[str, Campaign] = {}  # root node -> campaign
+        self._allowlisted: set[str] = set()  # accounts an analyst allow-listed: never members
 
     def _find(self, node: str) -> str:
         parent = self._parent.setdefault(node, node)
@@ -118,6 +120,7 @@ class CampaignGraph:
         """Forget everything (before rebuilding from the links log)."""
         self._parent.clear()
         self._campaigns.clear()
+        self._allowlisted.clear()
 
     def campaign_of(self, account: str) -> str | None:
         """The campaign id of an account, if it is linked into one."""
@@ -139,6 +142,7 @@ class CampaignGraph:
         The campaign's later alerts list it, with the allow-list's `source` and `ts`,
         under `allowlisted_accounts` in their evidence.
         """
+        self._allowlisted.add(account)
         node = "a:" + account
         if node in self._parent and (camp := self._campaigns.get(self._find(node))):
             if camp.accounts.pop(account, None) is not None:
@@ -153,7 +157,16 @@ class CampaignGraph:
         return False
 
     def add(self, link: Link) -> list[dict[str, Any]]:
-        """Apply one link; return the campaign alert it causes, if any."""
+        """Apply one link; return the alerts it causes.
+
+        A campaign alert when the campaign reaches a higher severity; otherwise,
+        once the campaign has alerted, one account alert for each account the link
+        brings into it (`member_alert`), so that members joining later, after the
+        campaign is critical too, are named as they appear.
+        """
+        members = [a for a in link.accounts if a[0] not in self._allowlisted]
+        if not members:
+            return []
         key_node = "k:" + link.key
         root = self._find(key_node)
         camp = self._campaigns.get(root)
@@ -161,13 +174,51 @@ class CampaignGraph:
             camp = Campaign("camp-" + fingerprint(link.key)[:12], link.ts, link.ts)
             self._campaigns[root] = camp
         camp.keys[link.key] = None
-        for account, score, events in link.accounts:
+        joined = [account for account, _, _ in members if self.campaign_of(account) is None]
+        for account, score, events in members:
             root = self._union(root, self._find("a:" + account))
             camp = self._campaigns[root]
             camp.accounts[account] = (score, events)
         camp.note(link.stats)  # on the survivor of any merge above
         camp.last = max(camp.last, link.ts)
-        return self._maybe_alert(camp, link.ts)
+        alerts = self._maybe_alert(camp, link.ts)
+        if not alerts and camp.sev >= 0 and not camp.allow:
+            alerts = [self.member_alert(camp, account, link) for account in joined]
+        return alerts
+
+    def member_alert(self, camp: Campaign, account: str, link: Link) -> dict[str, Any]:
+        """An account alert naming a member that joined an alerted campaign.
+
+        At the campaign's severity, with the campaign's id and the key that linked
+        the account in its evidence; its id is stable per account, severity and
+        campaign episode, so a recomputed one deduplicates.
+        """
+        score, events = camp.accounts[account]
+        strength = self._strength(camp)
+        reasons = [Signal("campaign_member", float(len(camp.accounts)), 0.0, strength, 2.0),
+                   Signal("member_score", score, 0.1, score, 1.0)]
+        return build_alert(
+            kind="account", subject=account, accounts=[account], account_count=1,
+            score=max(score, strength), severity=camp.sev, episode_start=camp.first,
+            reasons=reasons,
+            evidence={"campaign_id": camp.campaign_id, "linking_keys": [link.key],
+                      "linking_key_stats": dict(link.stats), "window": [camp.first, link.ts]},
+            ts=link.ts, first_seen=camp.first, events_seen=events,
+            model_version=self.model_version)
+
+    @staticmethod
+    def _strength(camp: Campaign) -> float:
+        """How far the campaign is from chance: its size, and its members' or keys' evidence.
+
+        Members linked by a shared payment instrument or timing cluster may each
+        look quiet; the owners sharing the key are then the evidence.
+        """
+        size = len(camp.accounts)
+        breadth = min(1.0, math.log10(max(size, 1)) / 2)  # 10 accounts: 0.5, 100 or more: 1
+        mean_score = sum(score for score, _ in camp.accounts.values()) / max(size, 1)
+        owners = camp.stats.get("distinct_owners", 0.0)
+        group = min(1.0, owners / 16.0)
+        return breadth * max(mean_score, group)
 
     def _union(self, a: str, b: str) -> str:
         if a == b:
@@ -233,7 +284,7 @@ class CampaignGraph:
             subject=camp.campaign_id,
             accounts=accounts,
             account_count=size,
-            score=mean_score * breadth,
+            score=self._strength(camp),
             severity=sev,
             episode_start=camp.first,
             reasons=reasons,

@@ -109,6 +109,9 @@ class DetectorConfig:
     member_score: float = setting(0.35, "account score from which it counts as a campaign "
                                         "suspect", lo=0, hi=1)
     link_min_accounts: int = setting(5, "suspects a shared fingerprint needs to link them", lo=1)
+    link_min_owners: int = setting(8, "distinct owners (an org, else an account) sharing one "
+                                      "payment instrument or one timing cluster that link "
+                                      "them, however quiet each is", lo=2)
     link_min_share: float = setting(0.5, "share of a fingerprint's distinct accounts that must "
                                          "be suspects", lo=0, hi=1)
 
@@ -130,4 +133,4 @@ class DetectorConfig:
     def link_rule(self) -> LinkRule:
         """When a shared fingerprint links its accounts, under these settings."""
         return LinkRule(member_score=self.member_score, min_accounts=self.link_min_accounts,
-                        min_share=self.link_min_share)
+                        min_share=self.link_min_share, min_owners=self.link_min_owners)

@@ -30,6 +30,7 @@ from typing import Any
 from datasketches import hll_sketch
 
 from distillguard.models.account_state import ALPHA, AccountState, misra_gries
+from distillguard.models.cooccurrence import band_keys
 from distillguard.models.events import DAY, Event
 
 #: accounts younger than this at their tick count as new (a creation cohort)
@@ -40,6 +41,13 @@ HLL_LG_K = 10
 MAX_SUSPECTS = 5000
 #: ticks of different accounts this close together count as synchronised
 SYNC_SECONDS = 60.0
+#: key kinds whose sharing is evidence on its own: unrelated owners do not share a
+#: payment instrument, nor the seconds they are active in round after round
+GROUP_KINDS = ("pay:", "sync:")
+#: owners remembered per group key: enough to see it pass any sane `min_owners`
+MAX_OWNERS = 64
+#: time constant over which a suspect's score fades once its ticks score lower
+SUSPICION_TAU = 3 * DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class LinkRule:
     member_score: float   # an account at or above this score is a suspect
     min_accounts: int     # suspects needed on one key
     min_share: float      # suspects / distinct accounts on the key
+    min_owners: int       # owners sharing a payment instrument or a timing cluster that link
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class Tick:
     keys: tuple[str, ...]
     new_account: bool
     model: str = ""
+    org: str = ""        # the account's organisation, if the gateway names one
 
 
 @functools.lru_cache(maxsize=1 << 16)  # ipaddress parses slowly; an account's address repeats
@@ -104,13 +114,15 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
     if state.sys_fp:
         keys.append(f"sys:{state.sys_fp}")
     keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
+    keys.extend(band_keys(state.tsig))
     return tuple(keys)
 
 
 def make_tick(ev: Event, state: AccountState, score: float) -> Tick:
     """What an account's score tick tells the campaign layer: score, keys, cohort."""
     new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
-    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model)
+    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model,
+                ev.org_id or "")
 
 
 @dataclass(slots=True)
@@ -121,7 +133,9 @@ class FingerprintAggregate:
     first: float = 0.0
     last: float = 0.0
     hll: str = ""                                           # base64 HLL of account ids
-    suspects: dict[str, list[float]] = field(default_factory=dict)  # account -> [score, events]
+    # account -> [score, events, ts]: suspects, or on a group key every account that ticked
+    suspects: dict[str, list[float]] = field(default_factory=dict)
+    owners: list[str] = field(default_factory=list)  # group keys: distinct owners (org or account)
     new_ticks: int = 0                                      # ticks from new accounts
     linked: bool = False                                    # links accounts now
     rate: float = 0.0               # decayed ticks, time constant one day
@@ -167,6 +181,7 @@ class FingerprintAggregate:
             "template_concentration": round(top_tpl / self.tpl_ticks, 3) if self.tpl_ticks else 0.0,
             "newest_model_share": round(self.newest, 3),
             "burst": round(self.burst, 1),
+            **({"distinct_owners": float(len(self.owners))} if self.owners else {}),
         }
 
 
@@ -226,24 +241,36 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     sketch.update(tick.account)
     agg.hll = base64.b64encode(sketch.serialize_compact()).decode()
     _LIVE[key] = (agg.hll, sketch)
-    if tick.score >= rule.member_score:
-        agg.suspects[tick.account] = [round(tick.score, 4), tick.events]
+    group = key.startswith(GROUP_KINDS)
+    if group:
+        owner = tick.org or tick.account  # one customer's accounts count once
+        if owner not in agg.owners and len(agg.owners) < MAX_OWNERS:
+            agg.owners.append(owner)
+    score = tick.score
+    held = agg.suspects.get(tick.account)
+    if held is not None and len(held) > 2 and score < held[0]:  # it fades, not vanishes
+        score = max(score, held[0] * math.exp(-max(tick.ts - held[2], 0.0) / SUSPICION_TAU))
+    if group or score >= rule.member_score:
+        agg.suspects[tick.account] = [round(score, 4), tick.events, tick.ts]
         if len(agg.suspects) > MAX_SUSPECTS:
             del agg.suspects[next(iter(agg.suspects))]
     else:
         agg.suspects.pop(tick.account, None)
     distinct = sketch.get_estimate()
-    qualifies = (len(agg.suspects) >= rule.min_accounts
-                 and agg.suspect_share(distinct) >= rule.min_share)
+    if group:
+        qualifies = len(agg.owners) >= rule.min_owners
+    else:
+        qualifies = (len(agg.suspects) >= rule.min_accounts
+                     and agg.suspect_share(distinct) >= rule.min_share)
     if not qualifies:
         agg.linked = False
         return None
     if not agg.linked:
         agg.linked = True
-        members = tuple((a, s, int(n)) for a, (s, n) in agg.suspects.items())
+        members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
         return Link(key, tick.ts, members, agg.stats(distinct))
     if tick.account in agg.suspects:
-        return Link(key, tick.ts, ((tick.account, tick.score, tick.events),),
+        return Link(key, tick.ts, ((tick.account, score, tick.events),),
                     agg.stats(distinct))
     return None
 

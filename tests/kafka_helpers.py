@@ -144,3 +144,25 @@ def record_result(name: str, section: str, figures: dict[str, Any]) -> Path | No
                     "commit": commit or None, "cpus": os.cpu_count()}
     path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     return path
+
+
+def comparable_alerts(alerts: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    """The alerts one part of the detector sends, in order, as worker and replay must agree.
+
+    `source`: "account" (an account's own score), "member" (the campaign graph naming
+    an account that joined an alerted campaign) or "campaign". The worker sends the
+    three from different agents, so they interleave differently than in replay, and
+    the campaign id in an account's own alert depends on how far the campaign agent
+    has got: it is left out.
+    """
+    def source_of(alert: dict[str, Any]) -> str:
+        if alert["kind"] == "campaign":
+            return "campaign"
+        member = any(r["signal"] == "campaign_member" for r in alert["reasons"])
+        return "member" if member else "account"
+
+    out = [dict(a) for a in alerts if source_of(a) == source]
+    if source == "account":
+        for a in out:
+            a["evidence"] = {k: v for k, v in a["evidence"].items() if k != "campaign_id"}
+    return out

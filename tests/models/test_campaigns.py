@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
-from distillguard.models.events import HOUR
+from distillguard.models.events import DAY, HOUR
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
     FingerprintAggregate,
@@ -13,7 +13,7 @@ from distillguard.models.fingerprints import (
     update_aggregate,
 )
 
-RULE = LinkRule(member_score=0.35, min_accounts=5, min_share=0.5)
+RULE = LinkRule(member_score=0.35, min_accounts=5, min_share=0.5, min_owners=8)
 
 
 def tick(account: str, score: float, ts: float = 0.0, *keys: str) -> Tick:
@@ -46,11 +46,29 @@ def test_popular_sdk_with_a_campaign_inside_does_not_link() -> None:
     assert feed(agg, "ua:sdk", ticks) == []
 
 
-def test_suspect_falls_out_when_its_score_drops() -> None:
+def test_suspicion_fades_over_event_time_instead_of_vanishing_at_one_low_tick() -> None:
+    """A harvesting account mixing in organic chat dips now and then: it stays a suspect
+    for a while, and falls out only once its score has stayed low for days."""
     agg = FingerprintAggregate()
     feed(agg, "k", [tick(f"s{i}", 0.9) for i in range(5)])
-    feed(agg, "k", [tick("s0", 0.1)])
+    feed(agg, "k", [tick("s0", 0.1, ts=3600.0)])
+    assert "s0" in agg.suspects and agg.linked is True
+    feed(agg, "k", [tick("s0", 0.1, ts=10 * DAY)])
     assert "s0" not in agg.suspects and agg.linked is False
+
+
+def test_accounts_sharing_a_card_link_by_owners_not_by_their_scores() -> None:
+    """Quiet accounts of many owners on one prepaid card link; a family (a few owners)
+    or a startup's accounts under one org (one owner) do not."""
+    card = FingerprintAggregate()
+    links = feed(card, "pay:prepaid", [tick(f"c{i}", 0.05) for i in range(RULE.min_owners)])
+    assert len(links) == 1 and len(links[0].accounts) == RULE.min_owners
+    family = FingerprintAggregate()
+    assert feed(family, "pay:family", [tick(f"f{i}", 0.05) for i in range(5)]) == []
+    startup = FingerprintAggregate()
+    staff = [Tick(f"staff{i}", 0.0, 0.05, 20, ("pay:corp",), False, org="org-startup")
+             for i in range(32)]
+    assert feed(startup, "pay:corp", staff) == []
 
 
 def test_network_of() -> None:

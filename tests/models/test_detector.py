@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from distillguard.models.account_state import AccountState, hour_coverage, update
-from distillguard.models.accounts import AccountScorer
+from distillguard.models.accounts import MEMBERSHIP_TICKS, AccountScorer
 from distillguard.models.config import DetectorConfig
 from distillguard.models.events import Event
 from distillguard.models.text_signals import elicits_chain_of_thought, template_fingerprint
@@ -103,12 +103,14 @@ def test_score_ticks_follow_event_count_not_calls() -> None:
     cfg = DetectorConfig(tick_events=10, min_events=10, warmup=10**9)
     det = AccountScorer(cfg)
     rec = None
-    ticks = 0
+    ticks = []
     for ev in extraction_events("x", 95, rng):
         outcome = det.process(ev, rec)
         rec = outcome.record
-        ticks += outcome.tick is not None
-    assert ticks == 9
+        if outcome.tick is not None:
+            ticks.append(outcome.tick.events)
+    assert len([n for n in ticks if n >= cfg.min_events]) == 9
+    assert [n for n in ticks if n < cfg.min_events] == list(MEMBERSHIP_TICKS)
 
 
 def test_hour_coverage_separates_round_the_clock_from_daytime() -> None:

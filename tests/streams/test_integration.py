@@ -22,7 +22,7 @@ from distillguard.testing.metrics import fetch
 from distillguard.testing.processes import WorkerProcess
 from distillguard.testing.produce import produce
 from distillguard.testing.settings import create_topics, unique_settings
-from tests.kafka_helpers import latest_records, wait_settled, wait_until
+from tests.kafka_helpers import comparable_alerts, latest_records, wait_settled, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -153,17 +153,10 @@ def test_replay_gives_the_same_alerts_as_the_worker(run: dict[str, Any], tmp_pat
         replayed = list(replay(fh, run["settings"].detection))
     assert replayed, "replay produced no alerts"
 
-    def by_kind(alerts: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-        # the worker sends campaign alerts from another agent, so the two kinds interleave
-        # differently; an account alert's campaign id depends on that agent's progress
-        out = [dict(a) for a in alerts if a["kind"] == kind]
-        for a in out:
-            a["evidence"] = {k: v for k, v in a["evidence"].items() if k != "campaign_id"}
-        return out
-
-    assert by_kind(replayed, "account") == by_kind(run["alerts"], "account")
-    worker_campaigns = by_kind(run["alerts"], "campaign")
-    for mine, theirs in zip(by_kind(replayed, "campaign"), worker_campaigns, strict=True):
+    for source in ("account", "member"):
+        assert comparable_alerts(replayed, source) == comparable_alerts(run["alerts"], source)
+    worker_campaigns = comparable_alerts(run["alerts"], "campaign")
+    for mine, theirs in zip(comparable_alerts(replayed, "campaign"), worker_campaigns, strict=True):
         assert mine == theirs, {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
 
 

@@ -24,7 +24,7 @@ from distillguard.testing.consume import read_topic
 from distillguard.testing.processes import WorkerProcess
 from distillguard.testing.produce import produce
 from distillguard.testing.settings import create_topics, unique_settings
-from tests.kafka_helpers import wait_settled
+from tests.kafka_helpers import comparable_alerts, wait_settled
 
 pytestmark = pytest.mark.integration
 
@@ -34,15 +34,6 @@ CFG = simulator.SimConfig(seed=23, days=2.0, organic_accounts=40, loud_accounts=
 CHANGED: dict[str, Any] = dict(member_score=0.2, link_min_accounts=3, link_min_share=0.3,
                                threshold_low=0.4, threshold_medium=0.6, threshold_high=0.8,
                                threshold_critical=0.9, reset_below=0.25, tick_events=7)
-
-
-def comparable(alerts: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """Alerts of one kind without the campaign id of account alerts (it depends on how far
-    the worker's campaign agent has got), in order."""
-    out = [dict(a) for a in alerts if a["kind"] == kind]
-    for a in out:
-        a["evidence"] = {k: v for k, v in a["evidence"].items() if k != "campaign_id"}
-    return out
 
 
 def test_worker_and_replay_run_the_same_non_default_settings(
@@ -58,7 +49,7 @@ def test_worker_and_replay_run_the_same_non_default_settings(
     replayed = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
     defaults = list(replay(events, DetectorConfig()))
     assert replayed != defaults, "the changed settings did not change replay's alerts"
-    assert comparable(replayed, "campaign"), "no campaign alert under the changed link rule"
+    assert comparable_alerts(replayed, "campaign"), "no campaign alert under the changed rule"
 
     settings = unique_settings(kafka_bootstrap, tmp_path / "data", **CHANGED)
     create_topics(settings)
@@ -71,5 +62,5 @@ def test_worker_and_replay_run_the_same_non_default_settings(
                                                             settings.alerts_topic)]
     finally:
         worker.stop()
-    assert comparable(alerts, "account") == comparable(replayed, "account")
-    assert comparable(alerts, "campaign") == comparable(replayed, "campaign")
+    for source in ("account", "member", "campaign"):
+        assert comparable_alerts(alerts, source) == comparable_alerts(replayed, source)
