@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from distillguard.testing.broker import free_port
+
 #: runs on Java 17, resolves from Maven Central, and speaks the protocol versions aiokafka uses
 KAFKA_VERSION = "3.9.1"
 POM = Path(__file__).with_name("pom.xml")
@@ -119,13 +121,6 @@ def storage_tool(libs: Path) -> str:
             for entry in wanted.keys() & set(zf.namelist()):
                 return wanted[entry]
     raise RuntimeError(f"no Kafka StorageTool class in {libs}")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def new_cluster_id() -> str:
