@@ -287,16 +287,25 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
     from distillguard import simulator
+    from distillguard.simulator.corpus import CorpusMissing, corpus_dir
 
+    scenarios = {**simulator.SCENARIOS, **simulator.CORPUS_SCENARIOS}
     if args.list:
-        for name, cfg in simulator.SCENARIOS.items():
-            print(f"{name}: {cfg}")
+        for name, cfg in scenarios.items():
+            needs = " [needs the prompt corpora]" if name in simulator.CORPUS_SCENARIOS else ""
+            print(f"{name}: {cfg}{needs}")
         return 0
-    found = simulator.SCENARIOS.get(args.scenario)
+    found = scenarios.get(args.scenario)
     if found is None:
         print(f"distillguard simulate: unknown scenario {args.scenario!r}; "
-              f"choose from {', '.join(simulator.SCENARIOS)}", file=sys.stderr)
+              f"choose from {', '.join(scenarios)}", file=sys.stderr)
         return 2
+    if args.scenario in simulator.CORPUS_SCENARIOS:
+        try:
+            corpus_dir()
+        except CorpusMissing as exc:
+            print(f"distillguard simulate: scenario {args.scenario!r}: {exc}", file=sys.stderr)
+            return 2
     cfg = found
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)

@@ -7,9 +7,10 @@ requests, shell-task descriptions, assistant queries, role prompts), listed with
 repository, commit, paths and licence in the corpora's ``manifest.json`` and ``README.md``.
 
 The files are gzip JSON lines, one per source, found in this order: the directory named by
-``DISTILLGUARD_CORPORA``; the package's ``corpora/`` data; a ``shared/corpora/`` folder
-beside the repository checkout. ``corpora/build.py`` rebuilds them from mirrored
-repositories; nothing here needs the network.
+``DISTILLGUARD_CORPORA``; the package's ``corpora/`` data. They are not in the repository
+(see ``corpora/README.md``): ``corpora/build.py`` builds them from local copies of the
+source repositories; nothing here needs the network. Without them the corpus scenarios
+refuse to run, naming this; everything else works.
 
 Draws are deterministic: a pool is a tuple in file order, and every pick goes through the
 caller's seeded ``Random``.
@@ -97,9 +98,6 @@ def _candidates() -> Iterator[Traversable]:
     if env:
         yield Path(env)
     yield resources.files("distillguard.simulator") / "corpora"
-    here = Path(__file__).resolve()
-    for parent in here.parents[1:4]:
-        yield parent / "shared" / "corpora"
 
 
 def corpus_dir() -> Traversable:
