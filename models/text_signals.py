@@ -46,7 +46,19 @@ _COT = re.compile(
     r"(?:full |complete |internal )?(?:reasoning|thought process|chain of thought|thinking)|"
     r"chain[- ]of[- ]thought|think (?:carefully |hard )?(?:about|through) (?:each|every|all)|"
     r"reason (?:through|carefully)|before (?:giving|the|your) (?:final )?answer|"
-    r"<thinking>|scratchpad|inner monologue)\b",
+    r"<thinking>|scratchpad|inner monologue|"
+    # paraphrases of "show your reasoning" that harvesters rotate through
+    r"(?:show|include|give|provide|lay out|outline|describe|present|spell out) (?:me )?"
+    r"(?:your|each|every|all your) (?:intermediate |individual |key )?"
+    r"(?:steps?|reasoning|derivation|working|workings|rationale|thought process|logic)|"
+    r"(?:show|include|give|provide|lay out|outline|present|spell out) (?:me )?the "
+    r"(?:intermediate )?(?:steps of your|reasoning|derivation|rationale|thought process)|"
+    r"explain (?:your|the) (?:logic|rationale|approach|derivation)|"
+    r"(?:explain|describe|show)(?: me| us)? how you (?:arrived|got|reached|came)|"
+    r"justify (?:each|every|your) (?:step|answer|choice|decision)|"
+    r"(?:one|each) step at a time|think (?:it |this )?(?:through|out loud|aloud)|"
+    r"let'?s think|reasoning (?:trace|process|steps)|think before you answer|"
+    r"intermediate (?:steps|reasoning|results))\b",
 )
 
 #: kinds of task counted as the capability focus of extraction campaigns

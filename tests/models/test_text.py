@@ -47,3 +47,16 @@ def test_task_signals() -> None:
     assert elicits_chain_of_thought("Solve it step by step")
     assert elicits_chain_of_thought("Please show your full reasoning before the final answer.")
     assert not elicits_chain_of_thought("write me a poem about the sea")
+
+
+def test_chain_of_thought_paraphrases_are_caught_and_plain_instructions_are_not() -> None:
+    asks = ["Please lay out each step of your reasoning.", "Explain your logic.",
+            "Show me how you arrived at the result", "Justify each step.",
+            "Take it one step at a time", "Think it through before replying",
+            "Let's think about this", "Provide the intermediate steps",
+            "Describe your thought process", "Include your rationale"]
+    plain = ["List the steps to install docker", "Explain photosynthesis",
+             "Give me all the steps to bake bread", "Explain the steps of mitosis",
+             "Show the logs", "Write a poem about the sea"]
+    assert [a for a in asks if not elicits_chain_of_thought(a)] == []
+    assert [p for p in plain if elicits_chain_of_thought(p)] == []
