@@ -86,6 +86,11 @@ STALLED_PARTITIONS = Gauge(
     "distillguard_stalled_partitions",
     "Partitions stopped at a batch that cannot be decoded, until a restart (see the log)",
 )
+MISSING_TOPICS = Gauge(
+    "distillguard_missing_topics",
+    "Topics the worker reads but does not own (input, feedback) that do not exist or that it "
+    "may not read; nothing is read from them until they do (/readyz and the log name them)",
+)
 BUILD = Info("distillguard_build", "Version of the running distillguard")
 
 try:

@@ -23,7 +23,8 @@ from distillguard.streams.batching import BatchConsumer, install
 from distillguard.streams.handlers import Handlers, Wiring
 from distillguard.streams.recovery import committed_offset, replay_log
 from distillguard.streams.security import KafkaSecurity
-from distillguard.streams.settings import Settings
+from distillguard.streams.settings import DECLARED, Settings
+from distillguard.streams.sources import SourceWatch
 from distillguard.streams.wire import CODEC, register_codec
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,11 @@ def raw_topic(app: faust.App, name: str, **kwargs: Any) -> faust.TopicT:
     """A topic of raw bytes keys and values: distillguard encodes what it sends itself."""
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", **kwargs)
+
+
+def _named(setting: str) -> str:
+    """A setting as the log names it: `--flag / VARIABLE`."""
+    return f"{DECLARED[setting].flag} / {DECLARED[setting].env}"
 
 
 def build_app(settings: Settings) -> Service:
@@ -166,10 +172,14 @@ def build_app(settings: Settings) -> Service:
 
     # cast: Faust's stub of `connect` refuses every coroutine function
     app.on_partitions_assigned.connect(cast(Any, rebuild_campaigns))
+    # the topics it reads but never creates: /readyz is 503 while one is missing
+    sources = SourceWatch(app, {
+        settings.input_topic: _named("input_topic"),
+        settings.feedback_topic: _named("feedback_topic")})
     web.register(app, accounts, fingerprints,
                  {t.get_topic_name() for t in (source, events_topic, fingerprints_topic,
                                                links_topic, feedback_topic)},
-                 settings.metrics_interval)
+                 settings.metrics_interval, sources)
     return Service(
         app=app, source=source, events_topic=events_topic,
         fingerprints_topic=fingerprints_topic, links_topic=links_topic,

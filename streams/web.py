@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from distillguard.streams import metrics
 
+if TYPE_CHECKING:
+    from distillguard.streams.sources import SourceWatch
+
 
 def register(app: faust.App, accounts: faust.types.TableT, fingerprints: faust.types.TableT,
-             stream_topics: set[str], interval: float) -> None:
+             stream_topics: set[str], interval: float,
+             sources: SourceWatch | None = None) -> None:
     """Add /healthz, /readyz and /metrics to `app`, and a timer sampling the gauges.
 
     `stream_topics`: the topics whose consumer lag is reported (changelogs are read
-    by recovery, not streams, and are left out).
+    by recovery, not streams, and are left out). `sources`: which topics the worker
+    reads but does not own are missing (/readyz is 503 while any is).
     """
 
     @app.timer(interval=interval)
@@ -41,13 +46,15 @@ def register(app: faust.App, accounts: faust.types.TableT, fingerprints: faust.t
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        """Readiness: partitions assigned, table recovery finished, no partition stalled."""
+        """Readiness: partitions assigned, tables recovered, none stalled, no topic missing."""
         assigned = bool(app.consumer.assignment()) if app.consumer else False
         stalled = [{"topic": tp.topic, "partition": tp.partition, "offset": offset}
                    for tp, offset in getattr(app.consumer, "stalled", {}).items()]
-        ready = assigned and not app.in_recovery and not app.rebalancing and not stalled
+        missing = list(sources.missing) if sources is not None else []
+        ready = (assigned and not app.in_recovery and not app.rebalancing and not stalled
+                 and not missing)
         body = {"ready": ready, "assigned": assigned, "recovering": bool(app.in_recovery),
-                "stalled": stalled}
+                "stalled": stalled, "missing_topics": missing}
         return web.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")

@@ -216,7 +216,8 @@ def test_expected_alerts_exist() -> None:
     assert {r["alert"] for r in load_rules()} == {
         "DistillguardDown", "DistillguardConsumerLagGrowing", "DistillguardDeadLetterRateHigh",
         "DistillguardNoEvents", "DistillguardAlertStorm", "DistillguardCampaignDetected",
-        "DistillguardPartitionStalled", "DistillguardFeedbackRejected"}
+        "DistillguardPartitionStalled", "DistillguardFeedbackRejected",
+        "DistillguardTopicMissing"}
 
 
 def test_every_rule_fires_and_stays_silent_in_a_unit_test() -> None:

@@ -143,7 +143,8 @@ def test_alerting_rules_load_and_evaluate_without_error(prometheus: PrometheusPr
     assert {r["name"] for r in loaded} == {
         "DistillguardDown", "DistillguardConsumerLagGrowing", "DistillguardDeadLetterRateHigh",
         "DistillguardNoEvents", "DistillguardAlertStorm", "DistillguardCampaignDetected",
-        "DistillguardPartitionStalled", "DistillguardFeedbackRejected"}
+        "DistillguardPartitionStalled", "DistillguardFeedbackRejected",
+        "DistillguardTopicMissing"}
     failing = {r["name"]: r.get("lastError") for r in loaded if r["health"] != "ok"}
     assert failing == {}
 
