@@ -1,0 +1,1 @@
+"""What the detector runs, as plain Python: no Kafka, no Faust (`distillguard.models`)."""
