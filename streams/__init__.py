@@ -1,1 +1,1 @@
-"""The Faust side: the worker that runs `distillguard.models` over Kafka (`distillguard.streams`)."""
+"""The Faust side: the worker running `distillguard.models` over Kafka (`distillguard.streams`)."""
