@@ -96,6 +96,7 @@ class AccountState:
     allow_ts: float | None = None  # its `ts` (None: never allow-listed); kept if revoked
     fb_ids: list[int] = field(default_factory=list)  # recent feedback digests, newest last
     tsig: list[int] = field(default_factory=new_signature)  # MinHash of active time buckets
+    tsig_sent: list[int] = field(default_factory=list)  # 16-bit digests of the bands last sent
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccountState:

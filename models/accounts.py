@@ -29,7 +29,7 @@ from distillguard.models.scoring import PopulationModel, score_account
 
 #: a new account's first events whose keys reach the campaign layer before it is scored,
 #: so a known campaign names its new members from their first request
-MEMBERSHIP_TICKS = (1, 3)
+MEMBERSHIP_TICKS = (1,)
 MODEL_VERSION = "distillguard-0.2/logit-rules-1+hst+groups"
 
 

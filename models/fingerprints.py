@@ -23,6 +23,7 @@ import base64
 import functools
 import ipaddress
 import math
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -114,7 +115,15 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
     if state.sys_fp:
         keys.append(f"sys:{state.sys_fp}")
     keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
-    keys.extend(band_keys(state.tsig))
+    bands = band_keys(state.tsig)
+    if bands:  # a key's aggregate remembers its members: send a timing band when it changes
+        sent = state.tsig_sent or [0] * len(bands)
+        for i, band in enumerate(bands):
+            digest = zlib.crc32(band.encode()) & 0xFFFF
+            if digest != sent[i]:
+                sent[i] = digest
+                keys.append(band)
+        state.tsig_sent = sent
     return tuple(keys)
 
 
@@ -269,7 +278,8 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
         agg.linked = True
         members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
         return Link(key, tick.ts, members, agg.stats(distinct))
-    if tick.account in agg.suspects:
+    if tick.account in agg.suspects and not (group and held is not None):
+        # a group key links each member once; a suspect relinks with its newer score
         return Link(key, tick.ts, ((tick.account, score, tick.events),),
                     agg.stats(distinct))
     return None
