@@ -110,8 +110,8 @@ class DetectorConfig:
                                         "suspect", lo=0, hi=1)
     link_min_accounts: int = setting(5, "suspects a shared fingerprint needs to link them", lo=1)
     link_min_owners: int = setting(8, "distinct owners (an org, else an account) sharing one "
-                                      "payment instrument or one timing cluster that link "
-                                      "them, however quiet each is", lo=2)
+                                      "payment instrument that link them, however quiet "
+                                      "each is", lo=2)
     link_min_share: float = setting(0.5, "share of a fingerprint's distinct accounts that must "
                                          "be suspects", lo=0, hi=1)
 

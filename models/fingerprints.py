@@ -42,9 +42,10 @@ HLL_LG_K = 10
 MAX_SUSPECTS = 5000
 #: ticks of different accounts this close together count as synchronised
 SYNC_SECONDS = 60.0
-#: key kinds whose sharing is evidence on its own: unrelated owners do not share a
-#: payment instrument, nor the seconds they are active in round after round
-GROUP_KINDS = ("pay:", "sync:")
+#: key kinds whose sharing is evidence on its own: unrelated owners do not share a payment
+#: instrument. Timing clusters (sync:) are not among them: independent customers' batch
+#: jobs on clock-aligned schedules share their seconds too, so those keys link suspects only
+GROUP_KINDS = ("pay:",)
 #: owners remembered per group key: enough to see it pass any sane `min_owners`
 MAX_OWNERS = 64
 #: time constant over which a suspect's score fades once its ticks score lower
