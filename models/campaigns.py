@@ -34,7 +34,7 @@ KEY_SIGNALS = (
     ("newest_model_share", 0.3, 1.0),
     ("template_concentration", 0.1, 1.0),
     ("burst", 1.0, 100.0),
-    ("distinct_owners", 1.0, 16.0),
+    ("distinct_owners", 1.0, OWNERS_FULL := 16.0),
 )
 
 
@@ -92,6 +92,14 @@ class Campaign:
         """Keep the strongest value of each linking-key statistic seen so far."""
         for name, value in stats.items():
             self.stats[name] = max(self.stats.get(name, value), value)
+
+    def breadth(self) -> float:
+        """Size on a log scale: 10 accounts give 0.5, 100 or more give 1."""
+        return min(1.0, math.log10(max(len(self.accounts), 1)) / 2)
+
+    def mean_score(self) -> float:
+        """The members' mean account score (0 for none)."""
+        return sum(score for score, _ in self.accounts.values()) / max(len(self.accounts), 1)
 
     def rank(self) -> tuple[int, float, str]:
         """Which side of a merge keeps its id: the one consumers already know best."""
@@ -210,15 +218,11 @@ class CampaignGraph:
     def _strength(camp: Campaign) -> float:
         """How far the campaign is from chance: its size, and its members' or keys' evidence.
 
-        Members linked by a shared payment instrument or timing cluster may each
-        look quiet; the owners sharing the key are then the evidence.
+        Members linked by a shared payment instrument may each look quiet; the
+        owners sharing the key are then the evidence.
         """
-        size = len(camp.accounts)
-        breadth = min(1.0, math.log10(max(size, 1)) / 2)  # 10 accounts: 0.5, 100 or more: 1
-        mean_score = sum(score for score, _ in camp.accounts.values()) / max(size, 1)
-        owners = camp.stats.get("distinct_owners", 0.0)
-        group = min(1.0, owners / 16.0)
-        return breadth * max(mean_score, group)
+        group = min(1.0, camp.stats.get("distinct_owners", 0.0) / OWNERS_FULL)
+        return camp.breadth() * max(camp.mean_score(), group)
 
     def _union(self, a: str, b: str) -> str:
         if a == b:
@@ -250,8 +254,7 @@ class CampaignGraph:
 
     def _alert(self, camp: Campaign, sev: int, ts: float) -> dict[str, Any]:
         size = len(camp.accounts)
-        mean_score = sum(score for score, _ in camp.accounts.values()) / size
-        breadth = min(1.0, math.log10(size) / 2)  # 10 accounts: 0.5, 100 or more: 1
+        mean_score, breadth = camp.mean_score(), camp.breadth()
         kinds = sorted({k.split(":", 1)[0] for k in camp.keys})
         stats = camp.stats
         reasons = [

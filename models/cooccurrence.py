@@ -10,8 +10,9 @@ buckets it was active in: O(SIGNATURE) integer work when an event opens a new
 bucket, nothing otherwise. Two accounts' signatures agree in a row with
 probability equal to the Jaccard similarity of their bucket sets; banding the
 rows (LSH) turns each band into a fingerprint key (`sync:<band>:<hash>`), so
-accounts with similar activity times share a key and the campaign layer finds
-them as it finds a shared payment instrument, with O(BANDS) keys per tick.
+accounts with similar activity times share a key, judged by the campaign layer
+like any shared infrastructure (suspects must dominate it), with at most BANDS
+keys per tick.
 
 >>> sig = new_signature()
 >>> for ts in (0.0, 3.0, 12.0, 40.0):  # buckets 0, 0, 1, 4

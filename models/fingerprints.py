@@ -62,7 +62,7 @@ class LinkRule:
     member_score: float   # an account at or above this score is a suspect
     min_accounts: int     # suspects needed on one key
     min_share: float      # suspects / distinct accounts on the key
-    min_owners: int       # owners sharing a payment instrument or a timing cluster that link
+    min_owners: int       # owners sharing a payment instrument that link them
 
 
 @dataclass(frozen=True, slots=True)
