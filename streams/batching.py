@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CorruptRecordException, UnsupportedCodecError
+from aiokafka.errors import CorruptRecordException, IllegalStateError, UnsupportedCodecError
 from faust.events import Event
 from faust.streams import _current_event
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
@@ -128,6 +128,19 @@ class BatchConsumer(Consumer):
             else:
                 undelivered[tp] = record.offset + 1
         await self.refetch(undelivered)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets, tolerating a rebalance under way.
+
+        Why: aiokafka looks each partition's committed offset up over the network and
+        then seeks it; a rebalance that revokes the partition in between made the seek
+        raise and crashed the worker (tests/streams/test_scale_out.py on Apache Kafka).
+        The new assignment is seeked again by Faust's recovery, so nothing is skipped.
+        """
+        try:
+            await super().perform_seek()
+        except IllegalStateError as exc:
+            logger.info("seek to committed offsets cut short by a rebalance: %s", exc)
 
     async def refetch(self, undelivered: dict[TP, int]) -> None:
         """Seek partitions with no committed offset back to their first undelivered record.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from distillguard.streams import metrics
@@ -30,10 +31,15 @@ def register(app: faust.App, accounts: faust.types.TableT, fingerprints: faust.t
         metrics.TRACKED_FINGERPRINTS.set(len(fingerprints))
         consumer = app.consumer
         metrics.CONSUMER_LAG.clear()  # drop partitions a rebalance took away
-        for tp in consumer.assignment():
+        if app.rebalancing:
+            return
+        for tp in list(consumer.assignment()):
             if tp.topic not in stream_topics:
                 continue
-            position = await consumer.position(tp)
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked by a rebalance while this timer awaited
+                continue
             highwater = consumer.highwater(tp)
             if position is not None and highwater is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
