@@ -27,9 +27,10 @@ from distillguard.models.feedback import Feedback, LabelModel
 from distillguard.models.fingerprints import Tick, make_tick
 from distillguard.models.scoring import PopulationModel, score_account
 
-#: a new account's first events whose keys reach the campaign layer before it is scored,
-#: so a known campaign names its new members from their first request
-MEMBERSHIP_TICKS = (1,)
+#: a new account's early events whose keys and provisional score (the rules alone) reach
+#: the campaign layer before it is scored: a known campaign names its new members from
+#: their first request, and accounts dropped before `min_events` still count in groups
+MEMBERSHIP_TICKS = (1, 5)
 MODEL_VERSION = "distillguard-0.2/logit-rules-1+hst+groups"
 
 
@@ -95,7 +96,8 @@ class AccountScorer:
         if self._tick_due(state, ev.ts):
             tick = make_tick(ev, state, self._tick(state, ev, alerts))
         elif state.n in MEMBERSHIP_TICKS and state.n < self.config.min_events:
-            tick = make_tick(ev, state, 0.0)  # keys only: no score before min_events
+            early = 0.0 if state.allow else score_account(state, None, None).value
+            tick = make_tick(ev, state, early, provisional=True)  # no alert before min_events
         return Outcome(state.as_dict(), alerts, late=late, tick=tick)
 
     def _tick_due(self, state: AccountState, ts: float) -> bool:

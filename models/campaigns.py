@@ -35,6 +35,7 @@ KEY_SIGNALS = (
     ("template_concentration", 0.1, 1.0),
     ("burst", 1.0, 100.0),
     ("distinct_owners", 1.0, OWNERS_FULL := 16.0),
+    ("group_mean_score", 0.03, 0.5),
 )
 
 

@@ -107,13 +107,18 @@ class DetectorConfig:
     reset_below: float = setting(0.3, "a score below this ends an account's alert episode",
                                  lo=0, hi=1)
     member_score: float = setting(0.35, "account score from which it counts as a campaign "
-                                        "suspect", lo=0, hi=1)
+                                        "suspect (on an ASN, user agent or JA4: "
+                                        "threshold_low)", lo=0, hi=1)
     link_min_accounts: int = setting(5, "suspects a shared fingerprint needs to link them", lo=1)
     link_min_owners: int = setting(8, "distinct owners (an org, else an account) sharing one "
                                       "payment instrument that link them, however quiet "
                                       "each is", lo=2)
     link_min_share: float = setting(0.5, "share of a fingerprint's distinct accounts that must "
                                          "be suspects", lo=0, hi=1)
+    link_group_mean: float = setting(0.15, "mean score of a payment, cohort, system-prompt, "
+                                           "template or network key's recent accounts (of at "
+                                           "least link_min_owners owners) that links those "
+                                           "scoring at least half of it", lo=0, hi=1)
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -133,4 +138,5 @@ class DetectorConfig:
     def link_rule(self) -> LinkRule:
         """When a shared fingerprint links its accounts, under these settings."""
         return LinkRule(member_score=self.member_score, min_accounts=self.link_min_accounts,
-                        min_share=self.link_min_share, min_owners=self.link_min_owners)
+                        min_share=self.link_min_share, min_owners=self.link_min_owners,
+                        group_mean=self.link_group_mean, broad_score=self.threshold_low)

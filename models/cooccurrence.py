@@ -6,21 +6,27 @@ prompt styles they rotate through (what SynchroTrap and CopyCatch look for).
 People, even behind one NAT, almost never share more than a few such moments.
 
 Each account keeps a MinHash signature of the set of `BUCKET_SECONDS` time
-buckets it was active in: O(SIGNATURE) integer work when an event opens a new
-bucket, nothing otherwise. Two accounts' signatures agree in a row with
-probability equal to the Jaccard similarity of their bucket sets; banding the
+buckets in which it *started* acting (an onset: its first event after
+`ONSET_GAP` seconds idle): O(SIGNATURE) integer work per onset, nothing
+otherwise. Onsets, not every active bucket: a batch job busy for twenty
+minutes fills a hundred buckets, and two customers' jobs that run at the same
+hour would share most of them, while a scheduler's round starts every account
+afresh. Buckets that open a wall-clock minute are skipped: cron schedules have
+minute granularity, so every customer's cron job starts there, and sharing
+them is no evidence. Two accounts' signatures agree in a row with
+probability equal to the Jaccard similarity of their onset sets; banding the
 rows (LSH) turns each band into a fingerprint key (`sync:<band>:<hash>`), so
-accounts with similar activity times share a key, judged by the campaign layer
-like any shared infrastructure (suspects must dominate it), with at most BANDS
-keys per tick.
+accounts that start in the same rounds share a key, with at most BANDS keys
+per tick. Sharing one with many other owners is evidence on its own
+(`distillguard.models.fingerprints.GROUP_KINDS`).
 
 >>> sig = new_signature()
->>> for ts in (0.0, 3.0, 12.0, 40.0):  # buckets 0, 0, 1, 4
+>>> for ts in (15.0, 18.0, 95.0, 250.0, 300.0):  # onsets in buckets 1, 9, 25; 300 s is :00
 ...     bucket_update(sig, ts)
->>> sig[0]  # distinct buckets seen
+>>> sig[0]  # onsets counted
 3
 >>> other = new_signature()
->>> for ts in (1.0, 14.0, 41.0):
+>>> for ts in (11.0, 91.0, 255.0):
 ...     bucket_update(other, ts)
 >>> band_keys(sig, min_buckets=3) == band_keys(other, min_buckets=3)
 True
@@ -40,8 +46,12 @@ BUCKET_SECONDS = 10.0
 BANDS = 8
 ROWS = 3
 SIGNATURE = BANDS * ROWS
-#: buckets an account needs before its bands mean anything (chance agreement of few buckets)
+#: onsets an account needs before its bands mean anything (chance agreement of few buckets)
 MIN_BUCKETS = 12
+#: idle seconds after which an account's next event is an onset
+ONSET_GAP = 60.0
+_GAP_BUCKETS = int(ONSET_GAP // BUCKET_SECONDS)
+_MINUTE_BUCKETS = int(60 // BUCKET_SECONDS)  # every this many buckets one opens a minute
 _PRIME = (1 << 31) - 1  # Mersenne: hashes stay short in the stored record
 _rng = random.Random(0x5EC0)  # fixed: every worker and replay must hash alike
 _A = tuple(_rng.randrange(1, _PRIME) for _ in range(SIGNATURE))
@@ -49,21 +59,23 @@ _B = tuple(_rng.randrange(0, _PRIME) for _ in range(SIGNATURE))
 
 
 def new_signature() -> list[int]:
-    """An empty signature: [distinct buckets, last bucket, SIGNATURE minima]."""
-    return [0, -1, *([_PRIME] * SIGNATURE)]
+    """An empty signature: [onsets, latest bucket, SIGNATURE minima]."""
+    return [0, -(1 << 40), *([_PRIME] * SIGNATURE)]
 
 
 def bucket_update(sig: list[int], ts: float) -> None:
-    """Add the bucket of event time `ts` to the account's signature.
+    """Add the bucket of event time `ts` to the account's signature if it is an onset.
 
-    Only a change of bucket from the previous event costs work; events arriving
-    out of order into an older bucket are hashed again, which MinHash absorbs
-    (the minimum of a repeated value does not change).
+    Events out of order (older than the latest) say nothing about idleness and
+    are left out.
     """
     bucket = int(ts // BUCKET_SECONDS)
-    if bucket == sig[1]:
+    idle = bucket - sig[1]
+    if idle <= 0:
         return
     sig[1] = bucket
+    if idle < _GAP_BUCKETS or bucket % _MINUTE_BUCKETS == 0:
+        return
     sig[0] += 1
     for i in range(SIGNATURE):
         h = (_A[i] * bucket + _B[i]) % _PRIME
@@ -72,7 +84,7 @@ def bucket_update(sig: list[int], ts: float) -> None:
 
 
 def band_keys(sig: list[int], min_buckets: int = MIN_BUCKETS) -> tuple[str, ...]:
-    """The account's timing-cluster keys, one per band, once it has `min_buckets` buckets."""
+    """The account's timing-cluster keys, one per band, once it has `min_buckets` onsets."""
     if sig[0] < min_buckets:
         return ()
     rows = sig[2:]

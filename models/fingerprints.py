@@ -7,11 +7,19 @@ Each account score tick names the fingerprint keys the account uses right
 now; each key keeps one `FingerprintAggregate`, a small plain record.
 
 Sharing alone is innocent (a cloud ASN, a university NAT, a popular SDK), so
-a key *links* accounts into a campaign only when enough of the accounts that
-share it look extraction-like themselves (`LinkRule`): at least
-`min_accounts` suspicious accounts, and they make up at least `min_share` of
-all the distinct accounts seen on the key. A NAT of 150 students with one
-suspicious student, or an SDK used by thousands, never links anyone.
+a key *links* accounts into a campaign on one of three rules (`LinkRule`):
+
+- suspects: at least `min_accounts` suspicious accounts, making up at least
+  `min_share` of all the distinct accounts seen on the key. A NAT of 150
+  students with one suspicious student, or an SDK used by thousands, never
+  links anyone;
+- owners: a payment instrument or a timing cluster (`GROUP_KINDS`) shared by
+  `min_owners` distinct owners (an org, else an account), however quiet each
+  account is: a family card or a company's accounts are one or a few owners;
+- group mean: on a specific key (`MEAN_KINDS`), the recent accounts of at
+  least `min_owners` owners score `group_mean` on average, far above what a
+  group of organic accounts averages, though each may stay under an alert;
+  those scoring at least half of it link.
 
 Distinct accounts are counted with an HLL sketch (Apache DataSketches), so a
 key shared by a million accounts still costs about a kilobyte.
@@ -43,11 +51,20 @@ MAX_SUSPECTS = 5000
 #: ticks of different accounts this close together count as synchronised
 SYNC_SECONDS = 60.0
 #: key kinds whose sharing is evidence on its own: unrelated owners do not share a payment
-#: instrument. Timing clusters (sync:) are not among them: independent customers' batch
-#: jobs on clock-aligned schedules share their seconds too, so those keys link suspects only
-GROUP_KINDS = ("pay:",)
+#: instrument, nor start acting in the same ten seconds round after round (timing clusters
+#: are built from onsets off the minute, so cron jobs and busy batch jobs do not share them)
+GROUP_KINDS = ("pay:", "sync:")
 #: owners remembered per group key: enough to see it pass any sane `min_owners`
 MAX_OWNERS = 64
+#: key kinds judged by their recent accounts' mean score: specific enough that a group of
+#: unrelated customers is rare on one (not ASNs, user agents, JA4s: popular by nature)
+MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "net:")
+#: accounts whose latest score a mean-judged key remembers (the most recently ticking)
+RECENT_ACCOUNTS = 64
+#: popular infrastructure, shared by unrelated customers by nature: a suspect on these must
+#: score `LinkRule.broad_score` (what would alert on its own), so a busy organic account's
+#: noisy ticks near `member_score` do not join it to a campaign on the same cloud or SDK
+BROAD_KINDS = ("asn:", "ua:", "ja4:")
 #: time constant over which a suspect's score fades once its ticks score lower
 SUSPICION_TAU = 3 * DAY
 
@@ -62,7 +79,9 @@ class LinkRule:
     member_score: float   # an account at or above this score is a suspect
     min_accounts: int     # suspects needed on one key
     min_share: float      # suspects / distinct accounts on the key
-    min_owners: int       # owners sharing a payment instrument that link them
+    min_owners: int       # owners sharing a group key (or a mean-judged one) that link them
+    group_mean: float = 1.0  # recent accounts' mean score that links a mean-judged key
+    broad_score: float = 1.0  # a suspect's score on a key of BROAD_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +96,7 @@ class Tick:
     new_account: bool
     model: str = ""
     org: str = ""        # the account's organisation, if the gateway names one
+    provisional: bool = False  # scored by the rules before min_events: never a suspect
 
 
 @functools.lru_cache(maxsize=1 << 16)  # ipaddress parses slowly; an account's address repeats
@@ -128,11 +148,12 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def make_tick(ev: Event, state: AccountState, score: float) -> Tick:
+def make_tick(ev: Event, state: AccountState, score: float,
+              provisional: bool = False) -> Tick:
     """What an account's score tick tells the campaign layer: score, keys, cohort."""
     new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
     return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model,
-                ev.org_id or "")
+                ev.org_id or "", provisional)
 
 
 @dataclass(slots=True)
@@ -146,6 +167,8 @@ class FingerprintAggregate:
     # account -> [score, events, ts]: suspects, or on a group key every account that ticked
     suspects: dict[str, list[float]] = field(default_factory=dict)
     owners: list[str] = field(default_factory=list)  # group keys: distinct owners (org or account)
+    # mean-judged keys: account -> [score, events, owner] of the latest RECENT_ACCOUNTS
+    recent: dict[str, list[Any]] = field(default_factory=dict)
     new_ticks: int = 0                                      # ticks from new accounts
     linked: bool = False                                    # links accounts now
     rate: float = 0.0               # decayed ticks, time constant one day
@@ -192,7 +215,16 @@ class FingerprintAggregate:
             "newest_model_share": round(self.newest, 3),
             "burst": round(self.burst, 1),
             **({"distinct_owners": float(len(self.owners))} if self.owners else {}),
+            **({"group_mean_score": round(self.recent_mean(), 3)} if self.recent else {}),
         }
+
+    def recent_mean(self) -> float:
+        """The mean latest score of the key's recent accounts (0 for none)."""
+        return sum(s for s, _, _ in self.recent.values()) / max(len(self.recent), 1)
+
+    def recent_owners(self) -> int:
+        """Distinct owners among the key's recent accounts."""
+        return len({owner for _, _, owner in self.recent.values()})
 
 
 _AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
@@ -239,9 +271,9 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
                      rule: LinkRule, burst: float = 0.0) -> Link | None:
     """Fold one tick into a key's aggregate; return the link it creates, if any.
 
-    When a key first qualifies it links all its suspects at once; afterwards
-    each suspect links as its own ticks arrive, so the work per tick stays
-    O(1) however large the campaign grows. `burst` is the key's MIDAS score
+    When a key first qualifies it links all its members at once; afterwards
+    each member links as its own ticks arrive, so the work per tick is bounded
+    (by `RECENT_ACCOUNTS`) however large the campaign grows. `burst` is the key's MIDAS score
     for this tick (see `distillguard.models.density`).
     """
     if agg.ticks == 0:
@@ -252,37 +284,50 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     agg.hll = base64.b64encode(sketch.serialize_compact()).decode()
     _LIVE[key] = (agg.hll, sketch)
     group = key.startswith(GROUP_KINDS)
-    if group:
-        owner = tick.org or tick.account  # one customer's accounts count once
-        if owner not in agg.owners and len(agg.owners) < MAX_OWNERS:
-            agg.owners.append(owner)
+    owner = tick.org or tick.account  # one customer's accounts count once
+    if group and owner not in agg.owners and len(agg.owners) < MAX_OWNERS:
+        agg.owners.append(owner)
     score = tick.score
     held = agg.suspects.get(tick.account)
     if held is not None and len(held) > 2 and score < held[0]:  # it fades, not vanishes
         score = max(score, held[0] * math.exp(-max(tick.ts - held[2], 0.0) / SUSPICION_TAU))
-    if group or score >= rule.member_score:
+    bar = rule.broad_score if key.startswith(BROAD_KINDS) else rule.member_score
+    if group or (score >= bar and not tick.provisional):
         agg.suspects[tick.account] = [round(score, 4), tick.events, tick.ts]
         if len(agg.suspects) > MAX_SUSPECTS:
             del agg.suspects[next(iter(agg.suspects))]
     else:
         agg.suspects.pop(tick.account, None)
+    floor = rule.group_mean / 2
+    if key.startswith(MEAN_KINDS):
+        agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency order
+        agg.recent[tick.account] = [round(score, 4), tick.events, owner]
+        if len(agg.recent) > RECENT_ACCOUNTS:
+            del agg.recent[next(iter(agg.recent))]
     distinct = sketch.get_estimate()
-    if group:
-        qualifies = len(agg.owners) >= rule.min_owners
-    else:
-        qualifies = (len(agg.suspects) >= rule.min_accounts
-                     and agg.suspect_share(distinct) >= rule.min_share)
-    if not qualifies:
+    by_owners = group and len(agg.owners) >= rule.min_owners
+    by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
+                   and agg.suspect_share(distinct) >= rule.min_share)
+    by_mean = (len(agg.recent) >= rule.min_owners and agg.recent_owners() >= rule.min_owners
+               and agg.recent_mean() >= rule.group_mean)
+    if not (by_owners or by_suspects or by_mean):
         agg.linked = False
         return None
-    if not agg.linked:
+    if not agg.linked:  # it qualifies now: link every member at once
         agg.linked = True
-        members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
-        return Link(key, tick.ts, members, agg.stats(distinct))
-    if tick.account in agg.suspects and not (group and held is not None):
-        # a group key links each member once; a suspect relinks with its newer score
-        return Link(key, tick.ts, ((tick.account, score, tick.events),),
+        members = {}
+        if by_mean:
+            members = {a: (s, int(n)) for a, (s, n, _) in agg.recent.items() if s >= floor}
+        if by_owners or by_suspects:
+            members.update((a, (s, int(n))) for a, (s, n, *_) in agg.suspects.items())
+        return Link(key, tick.ts, tuple((a, s, n) for a, (s, n) in members.items()),
                     agg.stats(distinct))
+    # afterwards the tick's own account, if it is a member: a group key links each account
+    # once, a suspect or a mean-judged member relinks with its newer score
+    member = ((tick.account in agg.suspects and not (group and held is not None))
+              or (by_mean and score >= floor))
+    if member:
+        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct))
     return None
 
 

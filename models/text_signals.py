@@ -61,6 +61,24 @@ _COT = re.compile(
     r"intermediate (?:steps|reasoning|results))\b",
 )
 
+#: a short clause asking for the process of answering, not only the answer, in words the
+#: pattern above lacks ("Lay out each stage before the result", "Walk me through it"):
+#: a reasoning-process term together with a verb of showing or doing it
+_PROCESS = re.compile(
+    r"\b(?:(?:each|every|your|into|intermediate) (?:steps?|stages?)|"
+    r"(?:steps?|stages?) of (?:the|your) (?:solution|reasoning|work|answer|derivation)|"
+    r"reasoning|derivations?|derive|logic|logically|rationale|"
+    r"thought process|thinking|one (?:part|piece|step) at a time|piece by piece|"
+    r"how you (?:got|get|arrived|arrive|reached|reach|came|solved)|"
+    r"(?:before|not just|don'?t just (?:give|state)) (?:you |giving |stating )?(?:the |your )?"
+    r"(?:final )?(?:answer|result|conclusion))\b")
+_EXPOSE = re.compile(
+    r"\b(?:show|explain|walk|lay|spell|outline|detail|describe|include|write|go|break|"
+    r"justify|derive|reason|think|present|demonstrate|give|provide|work|carry)\b")
+_CLAUSE = re.compile(r"[.!?;:\n]+")
+#: words in a clause that is an instruction about the answer rather than the task itself
+CLAUSE_WORDS = 20
+
 #: kinds of task counted as the capability focus of extraction campaigns
 FOCUS_TASKS = frozenset({"coding", "agentic"})
 
@@ -139,5 +157,15 @@ def elicits_chain_of_thought(text: str) -> bool:
     True
     >>> elicits_chain_of_thought("What is the capital of France?")
     False
+    >>> elicits_chain_of_thought("Solve x + 2 = 5. Go through it carefully, one part at a time.")
+    True
+    >>> elicits_chain_of_thought("List all files under the current working directory")
+    False
     """
-    return _COT.search(text.lower()) is not None
+    lowered = text.lower()
+    if _COT.search(lowered) is not None:
+        return True
+    if _PROCESS.search(lowered) is None:
+        return False
+    return any(len(clause.split()) <= CLAUSE_WORDS and _PROCESS.search(clause)
+               and _EXPOSE.search(clause) for clause in _CLAUSE.split(lowered))

@@ -1,5 +1,6 @@
-"""Timing co-occurrence: a lockstep cluster of suspects links through its timing keys;
-students behind one NAT, suspicious or not, never share one.
+"""Timing co-occurrence: a lockstep cluster links through its timing keys, however quiet
+its accounts; students behind one NAT and independent customers' cron and batch jobs,
+suspicious or not, never do.
 
 Accounts go through the real pieces: each keeps its MinHash signature of active
 buckets (`bucket_update`), its band keys (`band_keys`) go into key aggregates
@@ -43,7 +44,8 @@ def linked_accounts(activity: dict[str, list[float]],
 
 def test_a_lockstep_cluster_of_200_links_and_a_nat_of_150_does_not() -> None:
     rng = random.Random(7)
-    rounds = [T0 + i * 300.0 for i in range(int(2 * DAY / 300))]  # a round every 5 minutes
+    # a round about every 5 minutes, at no particular second
+    rounds = [T0 + 17.0 + i * 300.0 * rng.uniform(0.97, 1.03) for i in range(int(2 * DAY / 300))]
     lockstep = {f"bot-{i}": [r + rng.uniform(0, 3) for r in rounds if rng.random() < 0.9]
                 for i in range(200)}
     # students behind one NAT: sessions in the day, requests a minute or so apart
@@ -60,3 +62,29 @@ def test_a_lockstep_cluster_of_200_links_and_a_nat_of_150_does_not() -> None:
     named = set().union(*linked.values()) if linked else set()
     assert not any(a.startswith("student") for a in named), "a student was linked"
     assert len(named & set(lockstep)) >= 190, f"{len(named & set(lockstep))} of 200 bots linked"
+
+
+def test_quiet_lockstep_accounts_link_and_cron_and_batch_customers_do_not() -> None:
+    """No account is a suspect: a timing key links by its owners alone, so what must keep
+    60 independent customers out is that their shared seconds are minute starts (cron) or
+    the middle of long busy runs (batch jobs at the same hour), not scheduler rounds."""
+    rng = random.Random(11)
+    rounds = [T0 + 29.0 + i * 1_800.0 * rng.uniform(0.97, 1.03) for i in range(int(5 * DAY / 1_800))]
+    lockstep = {f"bot-{i}": [r + rng.uniform(0, 4) for r in rounds if rng.random() < 0.95]
+                for i in range(60)}
+    cron = {f"cron-{i}": [T0 + h * HOUR + rng.uniform(0, 3) for h in range(int(5 * 24))]
+            for i in range(30)}  # hourly jobs: each fires at the top of the hour, within seconds
+    batch = {}
+    for i in range(30):  # daily jobs at 02:00-02:20, a request every second or so for minutes
+        times = []
+        for day in range(5):
+            t = T0 + day * DAY + 2 * HOUR + rng.uniform(0, 20 * 60)
+            for _ in range(600):
+                times.append(t)
+                t += rng.expovariate(1.4)
+        batch[f"batch-{i}"] = times
+    accounts = {**lockstep, **cron, **batch}
+    linked = linked_accounts(accounts, dict.fromkeys(accounts, 0.02))
+    named = set().union(*linked.values()) if linked else set()
+    assert not named - set(lockstep), f"customers linked: {sorted(named - set(lockstep))[:5]}"
+    assert len(named) >= 57, f"{len(named)} of 60 quiet bots linked"

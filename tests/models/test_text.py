@@ -54,9 +54,16 @@ def test_chain_of_thought_paraphrases_are_caught_and_plain_instructions_are_not(
             "Show me how you arrived at the result", "Justify each step.",
             "Take it one step at a time", "Think it through before replying",
             "Let's think about this", "Provide the intermediate steps",
-            "Describe your thought process", "Include your rationale"]
+            "Describe your thought process", "Include your rationale",
+            # a process term and a verb of showing in one short clause, no fixed phrase
+            "Solve 3x = 12. Lay out each stage of the work before the result.",
+            "Why is 91 not prime? Break it down into steps, please.",
+            "Don't just state the answer, derive it."]
     plain = ["List the steps to install docker", "Explain photosynthesis",
              "Give me all the steps to bake bread", "Explain the steps of mitosis",
-             "Show the logs", "Write a poem about the sea"]
+             "Show the logs", "Write a poem about the sea",
+             "List all files under the current working directory",
+             "what steps should i take if i think my car battery is dead",
+             "Toby wants to walk an average of 9,000 steps per day. How many on Friday?"]
     assert [a for a in asks if not elicits_chain_of_thought(a)] == []
     assert [p for p in plain if elicits_chain_of_thought(p)] == []
