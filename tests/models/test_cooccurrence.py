@@ -69,7 +69,8 @@ def test_quiet_lockstep_accounts_link_and_cron_and_batch_customers_do_not() -> N
     60 independent customers out is that their shared seconds are minute starts (cron) or
     the middle of long busy runs (batch jobs at the same hour), not scheduler rounds."""
     rng = random.Random(11)
-    rounds = [T0 + 29.0 + i * 1_800.0 * rng.uniform(0.97, 1.03) for i in range(int(5 * DAY / 1_800))]
+    rounds = [T0 + 29.0 + i * 1_800.0 * rng.uniform(0.97, 1.03)
+              for i in range(int(5 * DAY / 1_800))]
     lockstep = {f"bot-{i}": [r + rng.uniform(0, 4) for r in rounds if rng.random() < 0.95]
                 for i in range(60)}
     cron = {f"cron-{i}": [T0 + h * HOUR + rng.uniform(0, 3) for h in range(int(5 * 24))]
