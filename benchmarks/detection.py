@@ -59,7 +59,11 @@ from perf.common import ROOT, add_results_argument, progress
 
 FPRS = (0.001, 0.01)
 #: the scenarios the detector's hand-set rules were developed against
-TUNED_ON = ("hydra", "loud", "pivot", "paraphrase", "release", "rotating_proxies", "demo")
+TUNED_ON = ("hydra", "loud", "pivot", "paraphrase", "release", "rotating_proxies", "demo",
+            # the group-mean threshold, timing onsets, early scores and the clause test for
+            # chain-of-thought asks were developed looking at these (at scale 0.25)
+            "hard_negatives", "stealth", "lockstep", "meta_prompt", "paraphrase_rewrite",
+            "coding_agent_imitation", "slow_drip", "cover_traffic", "disposable", "rotation")
 METHODS = ("distillguard", "rate_rule", "hst_alone", "mmd_pooled", "mmd_window")
 MMD_METHODS = ("mmd_pooled", "mmd_window")
 
