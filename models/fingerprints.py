@@ -80,8 +80,8 @@ class LinkRule:
     min_accounts: int     # suspects needed on one key
     min_share: float      # suspects / distinct accounts on the key
     min_owners: int       # owners sharing a group key (or a mean-judged one) that link them
-    group_mean: float = 1.0  # recent accounts' mean score that links a mean-judged key
-    broad_score: float = 1.0  # a suspect's score on a key of BROAD_KINDS
+    group_mean: float     # recent accounts' mean score that links a mean-judged key
+    broad_score: float    # a suspect's score on a key of BROAD_KINDS
 
 
 @dataclass(frozen=True, slots=True)

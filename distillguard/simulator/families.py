@@ -4,7 +4,8 @@ Every family (``config.FAMILIES``) is an operator who read the detector's docume
 and flattens some of its signals: no chain-of-thought asks, human rhythm, rounds too tight
 to be timing noise, text that varies per request, agent-shaped traffic, rates under every
 threshold, organic cover, accounts too short-lived to score. Their prompts are real
-requests from the public corpora (``corpus``), wrapped the way each operator would.
+requests from the public corpora (``corpus``), wrapped the way each operator would; on
+grammar text (``text="grammar"``: where the corpora are not installed) the grammar's.
 The accounts themselves (cards, cohorts, networks) come from ``roster``.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 
 from distillguard.models.events import DAY
+from distillguard.models.text_signals import elicits_chain_of_thought
 from distillguard.simulator import corpus
 from distillguard.simulator.config import SimConfig
 from distillguard.simulator.grammar import GRAMMAR
@@ -58,6 +60,10 @@ MIX: dict[str, tuple[tuple[str, float], ...]] = {
     "cover": (("chat", 80), ("writing", 20)),
 }
 
+#: the grammar symbol of each category's requests, for families on grammar text
+GRAMMAR_SYMBOL = {"coding": "coding_q", "agentic": "dev_instr", "math": "reasoning",
+                  "writing": "writing", "chat": "chat"}
+
 #: the stream of one account: (config, account, its seeded RNG) -> its events in ts order
 Stream = Callable[[SimConfig, Account, random.Random], Iterator[dict]]
 
@@ -67,10 +73,23 @@ def _category(rng: random.Random, mix: str) -> str:
     return rng.choices(names, weights)[0]
 
 
-def _ask(rng: random.Random, mix: str, plain: bool = False) -> tuple[str, corpus.Prompt]:
+def _prompt(cfg: SimConfig, rng: random.Random, cat: str, plain: bool = False) -> corpus.Prompt:
+    """A request of category ``cat``: from the corpora, or (``text="grammar"``) the grammar,
+    which lets the families run where the corpora are not installed (tests, CI). Grammar
+    requests never ask for reasoning themselves (dataset requests almost never do): a
+    family adds its own asks."""
+    if cfg.text == "corpus":
+        return _pick(rng, corpus.plain_pool(cat)) if plain else corpus.pick(rng, cat)
+    while True:
+        text = GRAMMAR.expand(rng, GRAMMAR_SYMBOL[cat])
+        if not elicits_chain_of_thought(text):
+            return corpus.Prompt(text, cat, "grammar", "")
+
+
+def _ask(cfg: SimConfig, rng: random.Random, mix: str,
+         plain: bool = False) -> tuple[str, corpus.Prompt]:
     cat = _category(rng, mix)
-    prompt = _pick(rng, corpus.plain_pool(cat)) if plain else corpus.pick(rng, cat)
-    return corpus.TASK_OF[cat], prompt
+    return corpus.TASK_OF[cat], _prompt(cfg, rng, cat, plain)
 
 
 def _send(cfg: SimConfig, acct: Account, rng: random.Random, ts: float, prompt: str,
@@ -90,7 +109,7 @@ def _with_cot(rng: random.Random, text: str, phrasings: tuple[str, ...]) -> str:
 def _stealth(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[dict]:
     """Human sessions at waking hours; verbatim dataset requests; ordinary answer lengths."""
     for ts, turn, _session in _timeline(cfg, rng, _human_day(acct, HUMAN_CURVE, 3 * acct.rate)):
-        task, p = _ask(rng, "stealth", plain=True)
+        task, p = _ask(cfg, rng, "stealth", plain=True)
         yield _send(cfg, acct, rng, ts, p.text, task, _lognorm(rng, 420, 0.6), turns=turn)
 
 
@@ -107,7 +126,7 @@ def _lockstep(cfg: SimConfig, accounts: list[Account]) -> Iterator[dict]:
             if burst + off >= cfg.end_ts:
                 return
             client = dict(acct.clients[0], **_residential_client(rng))
-            task, p = _ask(rng, "lockstep")
+            task, p = _ask(cfg, rng, "lockstep")
             yield _send(cfg, acct, rng, burst + off, p.text, task, _lognorm(rng, 520, 0.6),
                         client=client)
         burst += period * rng.uniform(0.97, 1.03)
@@ -117,7 +136,7 @@ def _meta_prompt(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[
     """Fixed header, three sampled seed examples of one category, the slot for a new one."""
     for ts in _regular_times(rng, cfg.start_ts, cfg.end_ts, acct.rate):
         cat = _category(rng, "harvest")
-        examples = "\n\n".join(f"Example {i + 1}:\n{corpus.pick(rng, cat).text}"
+        examples = "\n\n".join(f"Example {i + 1}:\n{_prompt(cfg, rng, cat).text}"
                                for i in range(3))
         slot = META_SLOT.format(domain=cat, level=rng.randint(2, 5))
         prompt = f"{META_HEADER}\n\n{examples}\n\n{slot}"
@@ -125,9 +144,9 @@ def _meta_prompt(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[
                     acct.max_tokens * _lognorm(rng, 0.3, 0.35))
 
 
-def _rewrite(rng: random.Random) -> tuple[str, str]:
+def _rewrite(cfg: SimConfig, rng: random.Random) -> tuple[str, str]:
     """One surface form of the paraphrasing operator's ask around a dataset request."""
-    task, p = _ask(rng, "harvest")
+    task, p = _ask(cfg, rng, "harvest")
     parts = [_pick(rng, REWRITE_OPENERS), p.text, _pick(rng, REWRITE_ASKS)]
     if rng.random() < 0.3:
         parts = [parts[2], parts[0], parts[1]]
@@ -145,7 +164,7 @@ def _paraphrase_rewrite(cfg: SimConfig, accounts: list[Account]) -> Iterator[dic
         if ts >= cfg.end_ts:
             return
         acct = accounts[idx]
-        task, prompt = _rewrite(rng)
+        task, prompt = _rewrite(cfg, rng)
         yield _send(cfg, acct, rng, max(ts, cfg.start_ts), prompt, task,
                     acct.max_tokens * _lognorm(rng, 0.45, 0.5))
 
@@ -158,7 +177,7 @@ def _coding_agent_imitation(cfg: SimConfig, acct: Account,
     task = "coding"
     for ts, turn, last in _timeline(cfg, rng, _always_on_day(acct)):
         if turn == 1:
-            task, p = _ask(rng, "harvest")
+            task, p = _ask(cfg, rng, "harvest")
             prompt, followups = p.text, p.followups
         elif followups and rng.random() < 0.5:
             prompt, followups = followups[0], followups[1:]
@@ -179,7 +198,7 @@ def _slow_drip(cfg: SimConfig, acct: Account, rng: random.Random) -> Iterator[di
                 for _ in range(rng.randint(3, 9))]
 
     for (ts,) in _timeline(cfg, rng, plan):
-        task, p = _ask(rng, "drip")
+        task, p = _ask(cfg, rng, "drip")
         prompt = _with_cot(rng, p.text, COT_VARIED) if rng.random() < 0.5 else p.text
         yield _send(cfg, acct, rng, ts, prompt, task, _lognorm(rng, 900, 0.5))
 
@@ -193,11 +212,11 @@ def _cover_traffic(cfg: SimConfig, accounts: list[Account]) -> Iterator[dict]:
             return
         acct, ts = accounts[idx], max(ts, cfg.start_ts)
         if rng.random() < COVER_SHARE:
-            task, p = _ask(rng, "cover")
+            task, p = _ask(cfg, rng, "cover")
             yield _send(cfg, acct, rng, ts, p.text, task, _lognorm(rng, 300, 0.7),
                         turns=_pick(rng, (1, 1, 3, 5)))
             continue
-        task, p = _ask(rng, "harvest")
+        task, p = _ask(cfg, rng, "harvest")
         payload = " ".join(p.text.replace('"', "'").split())
         prompt = _pick(rng, QUOTED_TEMPLATES).format(payload=payload, n=rng.randint(1, 99_999))
         yield _send(cfg, acct, rng, ts, prompt, task, acct.max_tokens * _lognorm(rng, 0.7, 0.5))
@@ -211,7 +230,7 @@ def _budgeted(cot_share: float) -> Stream:
         for _ in range(acct.budget):
             if ts >= cfg.end_ts:
                 return
-            task, p = _ask(rng, "harvest")
+            task, p = _ask(cfg, rng, "harvest")
             phrasings = COT if rng.random() < 0.5 else COT_VARIED
             prompt = _with_cot(rng, p.text, phrasings) if rng.random() < cot_share else p.text
             yield _send(cfg, acct, rng, ts, prompt, task,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
+from distillguard.models.config import DetectorConfig
 from distillguard.models.events import DAY, HOUR
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
     FingerprintAggregate,
-    LinkRule,
     Tick,
     network_of,
     update_aggregate,
 )
 
-RULE = LinkRule(member_score=0.35, min_accounts=5, min_share=0.5, min_owners=8)
+RULE = DetectorConfig().link_rule()
 
 
 def tick(account: str, score: float, ts: float = 0.0, *keys: str) -> Tick:
@@ -69,6 +69,50 @@ def test_accounts_sharing_a_card_link_by_owners_not_by_their_scores() -> None:
     staff = [Tick(f"staff{i}", 0.0, 0.05, 20, ("pay:corp",), False, org="org-startup")
              for i in range(32)]
     assert feed(startup, "pay:corp", staff) == []
+
+
+def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
+    """Quiet accounts of many owners on one system prompt, each under any alert, average
+    far above what organic groups do: the key links those near the group's level, not an
+    organic bystander on it; a company's accounts (one org) or a lukewarm group do not."""
+    agg = FingerprintAggregate()
+    ticks = [tick(f"c{i}", 0.2) for i in range(RULE.min_owners)] + [tick("bystander", 0.01)]
+    links = feed(agg, "sys:abc", ticks)
+    named = {a for link in links for a, _, _ in link.accounts}
+    assert named == {f"c{i}" for i in range(RULE.min_owners)}
+    assert links[0].stats["group_mean_score"] >= RULE.group_mean
+    company = [Tick(f"dev{i}", 0.0, 0.3, 20, ("sys:corp",), False, org="org-acme")
+               for i in range(40)]
+    assert feed(FingerprintAggregate(), "sys:corp", company) == []
+    lukewarm = [tick(f"u{i}", RULE.group_mean * 0.6) for i in range(60)]
+    assert feed(FingerprintAggregate(), "sys:common", lukewarm) == []
+    # an ASN is popular by nature: it is never judged by its group's mean
+    assert feed(FingerprintAggregate(), "asn:64500", [tick(f"c{i}", 0.3) for i in range(20)]) == []
+
+
+def test_provisional_scores_count_in_groups_but_make_no_suspect() -> None:
+    """Accounts dropped before they are scored still raise their group's mean; a high
+    provisional score (a handful of events) never makes a suspect on its own."""
+    early = [Tick(f"d{i}", 0.0, 0.25, 5, ("cohort:20450",), True, provisional=True)
+             for i in range(RULE.min_owners)]
+    agg = FingerprintAggregate()
+    assert feed(agg, "cohort:20450", early) and not agg.suspects
+    hot = [Tick(f"h{i}", 0.0, 0.9, 5, ("tpl:x",), False, provisional=True) for i in range(3)]
+    agg = FingerprintAggregate()
+    feed(agg, "tpl:x", hot)
+    assert not agg.suspects
+
+
+def test_suspects_on_popular_infrastructure_need_an_alerting_score() -> None:
+    """A busy organic account whose noisy ticks touch member_score does not become a
+    suspect on its cloud's ASN or its SDK's user agent; it does on a template."""
+    for key in ("asn:16509", "ua:python-httpx|httpx", "ja4:t13d"):
+        agg = FingerprintAggregate()
+        feed(agg, key, [tick("pipeline", RULE.member_score + 0.01)])
+        assert not agg.suspects, key
+    agg = FingerprintAggregate()
+    feed(agg, "tpl:y", [tick("pipeline", RULE.member_score + 0.01)])
+    assert "pipeline" in agg.suspects
 
 
 def test_network_of() -> None:

@@ -3,7 +3,9 @@ labels and personas are as documented, its prompts come from the corpora, the ha
 negatives are in every organic population, and each campaign family has its shape.
 
 Scenarios are shrunk (fewer organic accounts) so the file runs in seconds; the shapes
-under test do not depend on the organic population's size."""
+under test do not depend on the organic population's size. Where the corpora are not
+installed (a clean checkout, CI) the scenarios run on grammar text (`TEXT`): every shape
+is checked still, and only the tests of where the text comes from are skipped."""
 
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ from distillguard.simulator.network import RESIDENTIAL
 from distillguard.simulator.templates import COT_VARIED, META_HEADER
 from tests.simulator.test_streams import CLIENT, OPTIONAL, REQUIRED
 
-pytestmark = pytest.mark.skipif(
+needs_corpora = pytest.mark.skipif(
     not corpus.available(),
     reason="the prompt corpora are not installed (distillguard/simulator/corpora/README.md)")
+#: the text the shrunk scenarios run on: the corpora's where they are installed
+TEXT = "corpus" if corpus.available() else "grammar"
 
 #: event-stream digests of the classic scenarios (scaled as the benchmark-alert fixture
 #: scales them), recorded before the corpus scenarios existed: they must never change
@@ -52,7 +56,7 @@ CLASSIC_DIGESTS = {
 def small(name: str) -> SimConfig:
     cfg = CORPUS_SCENARIOS[name]
     return replace(cfg, organic_accounts=200, hydra_accounts=max(5, cfg.hydra_accounts // 3)
-                   if cfg.hydra_accounts else 0)
+                   if cfg.hydra_accounts else 0, text=TEXT)
 
 
 @cache
@@ -138,6 +142,7 @@ def test_hard_negatives_are_in_every_organic_population() -> None:
         assert set(personas) == set(ORGANIC_PERSONAS), name
 
 
+@needs_corpora
 def test_organic_prompts_come_from_the_corpora() -> None:
     texts = corpus.load().texts()
     evs = events("hard_negatives")
@@ -167,6 +172,7 @@ def from_corpus(prompt: str, texts: frozenset[str]) -> bool:
                for i in range(min(len(words), 12)) for j in range(len(words), i, -1))
 
 
+@needs_corpora
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_campaign_prompts_come_from_the_corpora(name: str) -> None:
     texts = corpus.load().texts()
@@ -256,9 +262,10 @@ def test_slow_drip_shape() -> None:
     asked = sum(any(c in e["prompt"] for c in COT_VARIED) for e in evs) / len(evs)
     assert 0.4 < asked < 0.6
     detected = sum(elicits_chain_of_thought(e["prompt"]) for e in evs) / len(evs)
-    assert detected < asked  # varied wording: the documented phrases catch only part
+    assert detected < asked  # varied wording: not every phrasing is caught
 
 
+@needs_corpora
 def test_cover_traffic_shape() -> None:
     chatty = {p.text for c in ("chat", "writing") for p in corpus.load().pool(c)}
     evs = campaign("cover_traffic")
@@ -313,7 +320,7 @@ def test_hard_negative_shapes() -> None:
     onboard = [a.created for a in by["startup_team"] if a.payment_fp == fp]
     assert max(onboard) - min(onboard) <= 2 * DAY
     assert all(cfg.start_ts <= a.created < a.since < cfg.end_ts for a in by["new_signup"])
-    evs = list(generate(replace(cfg, days=1.0, organic_accounts=300)))
+    evs = list(generate(replace(cfg, days=1.0, organic_accounts=300, text=TEXT)))
     signups = per_account([e for e in evs if e["sim_persona"] == "new_signup"])
     assert all(v[0]["ts"] >= v[0]["account_created"] for v in signups.values())
     on = [e for e in evs if e["sim_persona"] == "always_on_agent"]
