@@ -29,6 +29,8 @@ ALPHA = 0.05
 HOURS_TAU = 3 * DAY
 #: fingerprints tracked per account (Misra-Gries summary size)
 TOP_TEMPLATES = 6
+#: long-prompt headers tracked per account (a pipeline uses one or two)
+TOP_HEADERS = 2
 #: event ids remembered per account to drop a gateway's retries (same id, new record); Kafka's
 #: own redeliveries are dropped by input position instead (see `seen_before`)
 RECENT_IDS = 16
@@ -65,6 +67,7 @@ class AccountState:
     hours: list[float] = field(default_factory=lambda: [0.0] * 24)  # decayed hour-of-day counts
     hours_ts: float = 0.0      # event time the hour histogram was last decayed to
     tpl: list[list[Any]] = field(default_factory=list)  # [[template_fp, count], ...] Misra-Gries
+    hdr: list[list[Any]] = field(default_factory=list)  # [[header_fp, count], ...] likewise
     tpl_reuse: float = 0.0     # EW share of prompts whose template this account used before
     sys_fp: str = ""           # most recent system-prompt fingerprint
     sys_reuse: float = 0.0     # EW share of requests repeating that system prompt
@@ -222,6 +225,8 @@ def _update_content(state: AccountState, ev: Event) -> None:
         a = max(ALPHA, 1.0 / state.text_n)
         reused = misra_gries(state.tpl, ev.template_fp, TOP_TEMPLATES)
         state.tpl_reuse += a * ((1.0 if reused else 0.0) - state.tpl_reuse)
+        if ev.header_fp is not None:
+            misra_gries(state.hdr, ev.header_fp, TOP_HEADERS)
         system_fp = ev.system_fp
         same_sys = system_fp is not None and system_fp == state.sys_fp
         state.sys_reuse += a * ((1.0 if same_sys else 0.0) - state.sys_reuse)

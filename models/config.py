@@ -116,9 +116,10 @@ class DetectorConfig:
     link_min_share: float = setting(0.5, "share of a fingerprint's distinct accounts that must "
                                          "be suspects", lo=0, hi=1)
     link_group_mean: float = setting(0.15, "mean score of a payment, cohort, system-prompt, "
-                                           "template or network key's recent accounts (of at "
-                                           "least link_min_owners owners) that links those "
-                                           "scoring at least half of it", lo=0, hi=1)
+                                           "template, header or network key's recent "
+                                           "accounts (of at least link_min_owners owners) "
+                                           "that links those scoring at least half of it",
+                                     lo=0, hi=1)
 
     def __post_init__(self) -> None:
         check_ranges(self)

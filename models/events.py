@@ -53,6 +53,8 @@ _INVISIBLE = re.compile(
 #: only this much of a prompt is scanned for template slots and task words: the
 #: fingerprint of the whole text is cheap, regex analysis of a 1 MiB prompt is not
 MAX_ANALYSED_CHARS = 16_384
+#: a prompt at least twice this long has a header: its first this many characters
+HEADER_CHARS = 200
 
 #: stable dead-letter reason codes (the `x-dlq-reason` header)
 REASONS = (
@@ -86,9 +88,10 @@ class Event:
 
     Optional contract fields are `None` when absent (unknown, never zero).
     `template_fp` groups prompts of one template, `prompt_fp` identifies an
-    exact prompt, `focus` says the request is coding or agentic work (from the
-    gateway's `task` label, or a keyword test on the text), `cot` that the
-    prompt elicits chain-of-thought.
+    exact prompt, `header_fp` the fixed opening a pipeline puts before what it
+    samples (a long prompt's first `HEADER_CHARS`), `focus` says the request is
+    coding or agentic work (from the gateway's `task` label, or a keyword test
+    on the text), `cot` that the prompt elicits chain-of-thought.
     """
 
     event_id: str
@@ -124,6 +127,7 @@ class Event:
     account_created: float | None = None
     #: where the worker read it: [input partition, offset] (set by the worker, never by a client)
     src: list[int] | None = None
+    header_fp: str | None = None  # the opening of a long prompt (`HEADER_CHARS`)
 
     def to_wire(self) -> bytes:
         """Compact JSON of the non-empty fields, for the internal re-keyed topic."""
@@ -307,6 +311,8 @@ def _text_signals(ev: Event, prompt: str | None, system: str | None) -> None:
     """Derive fingerprints and task flags from `prompt`/`system`; the text goes no further."""
     if prompt is not None:
         ev.prompt_fp = exact_fingerprint(prompt)
+        if len(prompt) >= 2 * HEADER_CHARS:
+            ev.header_fp = exact_fingerprint(prompt[:HEADER_CHARS])
         head = prompt[:MAX_ANALYSED_CHARS]
         ev.template_fp = template_fingerprint(head)
         ev.cot = elicits_chain_of_thought(head)

@@ -2,7 +2,8 @@
 
 A campaign of thousands of quiet accounts shows only in what its accounts
 share: infrastructure (ASN, IP /24 or /48, JA4, user agent and SDK, payment
-instrument, creation cohort) and content (prompt templates, system prompts).
+instrument, creation cohort), content (prompt templates, long prompts' fixed
+headers, system prompts) and timing (clusters of accounts acting together).
 Each account score tick names the fingerprint keys the account uses right
 now; each key keeps one `FingerprintAggregate`, a small plain record.
 
@@ -58,7 +59,7 @@ GROUP_KINDS = ("pay:", "sync:")
 MAX_OWNERS = 64
 #: key kinds judged by their recent accounts' mean score: specific enough that a group of
 #: unrelated customers is rare on one (not ASNs, user agents, JA4s: popular by nature)
-MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "net:")
+MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "hdr:", "net:")
 #: accounts whose latest score a mean-judged key remembers (the most recently ticking)
 RECENT_ACCOUNTS = 64
 #: popular infrastructure, shared by unrelated customers by nature: a suspect on these must
@@ -136,6 +137,7 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
     if state.sys_fp:
         keys.append(f"sys:{state.sys_fp}")
     keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
+    keys.extend(f"hdr:{fp}" for fp, count in state.hdr if count >= 2)
     bands = band_keys(state.tsig)
     if bands:  # a key's aggregate remembers its members: send a timing band when it changes
         sent = state.tsig_sent or [0] * len(bands)

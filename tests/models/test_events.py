@@ -95,6 +95,19 @@ def test_text_becomes_fingerprints_and_is_dropped() -> None:
     assert Event.from_wire(ev.to_wire()) == ev
 
 
+def test_long_prompts_with_one_fixed_header_share_its_fingerprint() -> None:
+    """A pipeline's fixed instructions before sampled examples: every fill a new template,
+    one header; a short prompt has none."""
+    header = "You generate training data. Follow the format of the examples exactly. " * 3
+    fills = [parse(valid(prompt=f"{header}\nExample 1: {seed} " + "x" * (200 + 40 * seed)))
+             for seed in range(1, 6)]
+    assert all(isinstance(ev, Event) for ev in fills)
+    assert len({ev.header_fp for ev in fills if isinstance(ev, Event)}) == 1
+    assert len({ev.template_fp for ev in fills if isinstance(ev, Event)}) == 5
+    short = parse(valid(prompt="Sort this list in python."))
+    assert isinstance(short, Event) and short.header_fp is None
+
+
 def test_gateway_task_label_wins_over_text() -> None:
     ev = parse(valid(prompt="write a python function", task="chat"))
     assert isinstance(ev, Event) and ev.focus is False
