@@ -310,8 +310,8 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     by_owners = group and len(agg.owners) >= rule.min_owners
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
-    by_mean = (len(agg.recent) >= rule.min_owners and agg.recent_owners() >= rule.min_owners
-               and agg.recent_mean() >= rule.group_mean)
+    by_mean = (len(agg.recent) >= rule.min_owners and agg.recent_mean() >= rule.group_mean
+               and agg.recent_owners() >= rule.min_owners)
     if not (by_owners or by_suspects or by_mean):
         agg.linked = False
         return None
