@@ -12,8 +12,11 @@ event time. For each scenario it reports:
 - median and p95 time to detect (first alert naming the account), in the
   account's own requests and in event time since its campaign began;
 - campaign coverage (share of a campaign's accounts named in its campaign
-  alerts, in all and within 24 event-time hours of its start) and purity
-  (share of the named accounts that belong to it);
+  alerts or in member alerts carrying its id, which is how the detector names
+  members that join after the campaign's last rung: `alert_id` is stable per
+  subject and severity, so a re-sent campaign alert would be deduplicated
+  away; in all and within 24 event-time hours of its start) and purity (share
+  of the named accounts that belong to it);
 - campaign alerts whose members are mostly organic (hard negatives: must be 0);
 - organic accounts named in account and in campaign alerts, by persona (every
   organic persona, zeros included);
@@ -99,6 +102,8 @@ class Run:
     accounts: dict[str, AccountTrace] = field(default_factory=dict)
     campaign_start: dict[str, float] = field(default_factory=dict)
     campaign_alerts: list[dict[str, Any]] = field(default_factory=list)
+    # member alerts as (campaign id, account, ts): they name a campaign's later members
+    member_alerts: list[tuple[str, str, float]] = field(default_factory=list)
     mmd: mmd.Scores | None = None
 
 
@@ -158,6 +163,8 @@ def _on_alert(run: Run, alert: dict[str, Any], ts: float) -> None:
     campaign = alert["kind"] == "campaign"
     if campaign:
         run.campaign_alerts.append(alert)
+    elif any(r["signal"] == "campaign_member" for r in alert["reasons"]):
+        run.member_alerts.append((alert["evidence"]["campaign_id"], alert["subject"], ts))
     for account in alert["accounts"]:
         trace = run.accounts[account]
         trace.alert_score = max(trace.alert_score, alert["score"])
@@ -278,6 +285,8 @@ def campaign_figures(run: Run) -> dict[str, Any]:
     named_24h: dict[str, set[str]] = defaultdict(set)
     for alert in run.campaign_alerts:
         named_by_subject[alert["subject"]].update(alert["accounts"])
+    for subject, account, _ in run.member_alerts:
+        named_by_subject[subject].add(account)
     organic_alerts = 0
     figures: dict[str, Any] = {}
     owner: dict[str, str] = {}
@@ -288,10 +297,12 @@ def campaign_figures(run: Run) -> dict[str, Any]:
         owner[subject] = max(votes, key=lambda k: votes[k])
         if owner[subject] == "organic":
             organic_alerts += 1
-    for alert in run.campaign_alerts:
-        camp = owner[alert["subject"]]
-        if camp in run.campaign_start and alert["ts"] <= run.campaign_start[camp] + DAY:
-            named_24h[camp].update(alert["accounts"])
+    named_at = [(a["subject"], a["accounts"], a["ts"]) for a in run.campaign_alerts]
+    named_at += [(subject, [account], ts) for subject, account, ts in run.member_alerts]
+    for subject, accounts_named, ts in named_at:
+        camp = owner[subject]
+        if camp in run.campaign_start and ts <= run.campaign_start[camp] + DAY:
+            named_24h[camp].update(accounts_named)
     for camp, accounts in sorted(members.items()):
         if len(accounts) < 5:
             continue  # a lone loud or pivoting account is no campaign
