@@ -79,7 +79,7 @@ class AccountTrace:
     persona: str = ""
     campaign: str | None = None
     events: int = 0
-    max_score: float = 0.0
+    max_score: float = 0.0                  # highest account score (early ticks not counted)
     max_hst: float = 0.0
     alert_score: float = 0.0                # highest score of an alert naming it
     campaign_score: float = 0.0
@@ -131,8 +131,9 @@ def run_scenario(name: str, cfg: simulator.SimConfig, embedder: Any = None) -> R
             trace.campaign = campaign
             run.campaign_start.setdefault(campaign, ev.ts)
         step = pipeline.process(ev)
-        if step.outcome.tick is not None:
-            trace.max_score = max(trace.max_score, step.outcome.tick.score)
+        tick = step.outcome.tick
+        if tick is not None and not tick.provisional:  # early ticks feed groups, never alert
+            trace.max_score = max(trace.max_score, tick.score)
             state = AccountState.from_dict(pipeline.accounts[ev.account_id])
             anomaly = hst.score_and_learn(features(state))
             if anomaly is not None:
