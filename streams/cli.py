@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--scenario", default="demo", help="simulator scenario [default demo]")
     simulate.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     simulate.add_argument("--days", type=float, default=None, help="override simulated days")
+    simulate.add_argument("--text", choices=("grammar", "corpus"), default=None,
+                          help="override where prompt text comes from: the corpus scenarios "
+                               "run on grammar text where the corpora are not installed")
     simulate.add_argument("--out", default="-", help="output file [default - (stdout)]")
     simulate.add_argument("--topic", default=None,
                           help="produce to this Kafka topic instead of writing a file")
@@ -292,7 +295,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     scenarios = {**simulator.SCENARIOS, **simulator.CORPUS_SCENARIOS}
     if args.list:
         for name, cfg in scenarios.items():
-            needs = " [needs the prompt corpora]" if name in simulator.CORPUS_SCENARIOS else ""
+            needs = (" [needs the prompt corpora, or --text grammar]"
+                     if name in simulator.CORPUS_SCENARIOS else "")
             print(f"{name}: {cfg}{needs}")
         return 0
     found = scenarios.get(args.scenario)
@@ -300,13 +304,14 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"distillguard simulate: unknown scenario {args.scenario!r}; "
               f"choose from {', '.join(scenarios)}", file=sys.stderr)
         return 2
-    if args.scenario in simulator.CORPUS_SCENARIOS:
+    cfg = found if args.text is None else replace(found, text=args.text)
+    if cfg.text == "corpus":
         try:
             corpus_dir()
         except CorpusMissing as exc:
-            print(f"distillguard simulate: scenario {args.scenario!r}: {exc}", file=sys.stderr)
+            print(f"distillguard simulate: scenario {args.scenario!r}: {exc}; or run it on "
+                  "grammar text with --text grammar", file=sys.stderr)
             return 2
-    cfg = found
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
     if args.days is not None:

@@ -111,6 +111,23 @@ def test_simulate_unknown_scenario_exit_2(capsys: pytest.CaptureFixture[str]) ->
     assert "unknown scenario" in capsys.readouterr().err
 
 
+def test_simulate_a_corpus_scenario_on_grammar_text(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the corpora a corpus scenario exits 2 and says so, naming --text grammar;
+    with it, the family's events come out, labelled."""
+    from distillguard.simulator import corpus
+
+    monkeypatch.setattr(corpus, "_candidates", lambda: iter([tmp_path / "none"]))
+    assert main(["simulate", "--scenario", "lockstep", "--days", "0.3"]) == 2
+    assert "--text grammar" in capsys.readouterr().err
+    out = tmp_path / "lockstep.jsonl"
+    assert main(["simulate", "--scenario", "lockstep", "--days", "0.3", "--text", "grammar",
+                 "--out", str(out)]) == 0
+    docs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert {d["sim_persona"] for d in docs if d["sim_label"] == "extraction"} == {"lockstep"}
+
+
 def test_demo_without_its_extra_says_how_to_install_it(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from distillguard.streams import cli
