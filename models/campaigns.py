@@ -35,7 +35,7 @@ KEY_SIGNALS = (
     ("template_concentration", 0.1, 1.0),
     ("burst", 1.0, 100.0),
     ("distinct_owners", 1.0, OWNERS_FULL := 16.0),
-    ("group_mean_score", 0.03, 0.5),
+    ("group_mean_score", 0.03, GROUP_MEAN_FULL := 0.3),
 )
 
 
@@ -219,11 +219,13 @@ class CampaignGraph:
     def _strength(camp: Campaign) -> float:
         """How far the campaign is from chance: its size, and its members' or keys' evidence.
 
-        Members linked by a shared payment instrument may each look quiet; the
-        owners sharing the key are then the evidence.
+        Members linked by a shared payment instrument or a group far above organic may
+        each look quiet; the owners sharing the key, or the group's mean score, are then
+        the evidence (half strength at the default link rule's bar, full at twice it).
         """
-        group = min(1.0, camp.stats.get("distinct_owners", 0.0) / OWNERS_FULL)
-        return camp.breadth() * max(camp.mean_score(), group)
+        owners = camp.stats.get("distinct_owners", 0.0) / OWNERS_FULL
+        group = camp.stats.get("group_mean_score", 0.0) / GROUP_MEAN_FULL
+        return camp.breadth() * max(camp.mean_score(), min(1.0, max(owners, group)))
 
     def _union(self, a: str, b: str) -> str:
         if a == b:
