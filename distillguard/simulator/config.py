@@ -139,6 +139,10 @@ class SimConfig:
     # the campaign family the ``hydra_accounts`` accounts run (a key of ``FAMILIES``);
     # ``None``: the classic hydra campaign shaped by the ``hydra_*`` fields
     family: str | None = None
+    # accounts per prepaid card where the family draws from a stock of cards (0: the
+    # family's own habit; 1: every account of the family pays with its own card)
+    family_cards: int = 0
+    lockstep_width: float = 4.0  # seconds within which a lockstep round's accounts send
 
     def __post_init__(self) -> None:
         if self.hydra_timing not in ("round_robin", "lockstep"):
@@ -153,6 +157,8 @@ class SimConfig:
             raise ValueError(f"unknown text {self.text!r}")
         if self.family is not None and self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}")
+        if self.family_cards < 0 or self.lockstep_width <= 0:
+            raise ValueError("family_cards must be >= 0 and lockstep_width > 0")
         unknown = {name for name, _ in self.persona_mix} - set(ORGANIC_PERSONAS)
         if unknown:
             raise ValueError(f"unknown organic personas {sorted(unknown)}")
@@ -209,6 +215,11 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
                                 hydra_rate_per_day=40.0),
     "disposable": _on_corpus(family="disposable", hydra_accounts=500),
     "rotation": _on_corpus(family="rotation", hydra_accounts=250),
+    # variants of the families made after their rules were set: held out of all tuning
+    "lockstep_wide": _on_corpus(family="lockstep", hydra_accounts=150, lockstep_width=15.0),
+    "stealth_small_cards": _on_corpus(family="stealth", hydra_accounts=200, family_cards=6),
+    "disposable_own_cards": _on_corpus(family="disposable", hydra_accounts=500,
+                                       family_cards=1),
     "hydra_real": _on_corpus(hydra_accounts=250),
     "loud_real": _on_corpus(loud_accounts=1),
     "pivot_real": _on_corpus(days=4.0, organic_accounts=1_500, pivot_accounts=1,

@@ -47,8 +47,6 @@ from distillguard.simulator.timing import (
 
 #: rounds a day of the lockstep scheduler
 LOCKSTEP_ROUNDS_PER_DAY = 30
-#: seconds within which every account of a lockstep round sends its request
-LOCKSTEP_WIDTH = 4.0
 #: share of each cover-traffic account's requests that are organic-looking chat
 COVER_SHARE = 0.2
 #: (category, weight) of what each family asks for
@@ -120,7 +118,7 @@ def _lockstep(cfg: SimConfig, accounts: list[Account]) -> Iterator[dict]:
     burst = cfg.start_ts + rng.uniform(0, period)
     while burst < cfg.end_ts:
         members = [a for a in accounts if rng.random() < 0.95]
-        offsets = sorted(rng.uniform(0, LOCKSTEP_WIDTH) for _ in members)
+        offsets = sorted(rng.uniform(0, cfg.lockstep_width) for _ in members)
         rng.shuffle(members)
         for off, acct in zip(offsets, members, strict=True):
             if burst + off >= cfg.end_ts:

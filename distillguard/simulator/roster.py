@@ -395,7 +395,9 @@ class _RosterBuilder:
     # ---- campaign families (``config.FAMILIES``): ``hydra_accounts`` accounts each
 
     def _cards(self, n: int, per: int) -> tuple[str, ...]:
-        """A stock of prepaid or virtual cards, each meant for about ``per`` accounts."""
+        """A stock of prepaid or virtual cards, each meant for about ``per`` accounts
+        (``SimConfig.family_cards`` instead, where set)."""
+        per = self.cfg.family_cards or per
         return tuple(f"pm-{_hex(self.rng, 64)}" for _ in range(max(2, n // per)))
 
     def _infra(self, asns: int) -> tuple[dict, ...]:
@@ -409,6 +411,8 @@ class _RosterBuilder:
                 clients: tuple[dict, ...], **kw: object) -> Account:
         rng = self.rng
         kw.setdefault("tz", 0.0)
+        if self.cfg.family_cards == 1:  # every account its own card
+            kw["payment_fp"] = f"pm-{_hex(rng, 64)}"
         return Account(
             account_id=next(self._ids), persona=persona, label=EXTRACTION, created=created,
             clients=clients, org_id=f"org-{_hex(rng)}", api_keys=(f"key-{_hex(rng)}",),

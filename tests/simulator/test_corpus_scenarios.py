@@ -29,7 +29,6 @@ from distillguard.simulator.config import (
     FAMILIES,
     ORGANIC_PERSONAS,
 )
-from distillguard.simulator.families import LOCKSTEP_WIDTH
 from distillguard.simulator.network import RESIDENTIAL
 from distillguard.simulator.templates import COT_VARIED, META_HEADER
 from tests.simulator.test_streams import CLIENT, OPTIONAL, REQUIRED
@@ -212,7 +211,7 @@ def test_lockstep_shape() -> None:
     n = small("lockstep").hydra_accounts
     assert len(rounds) >= 25
     for r in rounds:
-        assert r[-1] - r[0] < 5.0 and r[-1] - r[0] <= LOCKSTEP_WIDTH
+        assert r[-1] - r[0] <= small("lockstep").lockstep_width
         assert len(r) >= 0.75 * n
     assert len({e["client"]["ip"] for e in evs}) > 0.95 * len(evs)
     residential = {asn for asn, _ in RESIDENTIAL}
@@ -299,6 +298,23 @@ def test_rotation_shape() -> None:
     spans = sorted((v[0]["ts"], v[-1]["ts"]) for v in accounts.values())
     busy = max(sum(a <= t <= b for a, b in spans) for t, _ in spans)
     assert busy <= max(2, small("rotation").hydra_accounts // 20) + 2
+
+
+def test_held_out_variants_change_only_what_they_name() -> None:
+    """Wider lockstep rounds, fewer accounts per card, a card per account."""
+    wide = campaign("lockstep_wide")
+    spans, start = [], wide[0]["ts"]
+    for a, b in itertools.pairwise(wide):
+        if b["ts"] - a["ts"] > 60:
+            spans.append(a["ts"] - start)
+            start = b["ts"]
+    assert 4.0 < max(spans) <= small("lockstep_wide").lockstep_width
+    small_cards = Counter(a.payment_fp for a in roster(CORPUS_SCENARIOS["stealth_small_cards"])
+                          if a.label == "extraction")
+    assert statistics.mean(small_cards.values()) < 8 and len(small_cards) >= 20
+    own = [a.payment_fp for a in roster(CORPUS_SCENARIOS["disposable_own_cards"])
+           if a.label == "extraction"]
+    assert len(set(own)) == len(own)
 
 
 def test_hard_negative_shapes() -> None:
