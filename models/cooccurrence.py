@@ -28,9 +28,11 @@ per tick. Sharing one with many other owners is evidence on its own
 >>> other = new_signature()
 >>> for ts in (11.0, 91.0, 255.0):
 ...     bucket_update(other, ts)
->>> band_keys(sig, min_buckets=3) == band_keys(other, min_buckets=3)
+>>> band_keys(sig, 3_600.0, min_buckets=3) == band_keys(other, 3_600.0, min_buckets=3)
 True
->>> band_keys(sig)  # too few buckets to say anything yet
+>>> band_keys(sig, 3_600.0)  # too few onsets to say anything yet
+()
+>>> band_keys(sig, 240.0, min_buckets=3)  # an onset every 80 s: too busy to be a round
 ()
 """
 
@@ -50,6 +52,10 @@ SIGNATURE = BANDS * ROWS
 MIN_BUCKETS = 12
 #: idle seconds after which an account's next event is an onset
 ONSET_GAP = 60.0
+#: onsets per second of an account's span above which its bands are no evidence: busy
+#: accounts start in a good share of all buckets, so any two of them share many by chance
+#: (their Jaccard similarity grows with that share), while a scheduler's rounds are sparse
+MAX_ONSET_RATE = 1 / 600
 _GAP_BUCKETS = int(ONSET_GAP // BUCKET_SECONDS)
 _MINUTE_BUCKETS = int(60 // BUCKET_SECONDS)  # every this many buckets one opens a minute
 _PRIME = (1 << 31) - 1  # Mersenne: hashes stay short in the stored record
@@ -83,9 +89,10 @@ def bucket_update(sig: list[int], ts: float) -> None:
             sig[i + 2] = h
 
 
-def band_keys(sig: list[int], min_buckets: int = MIN_BUCKETS) -> tuple[str, ...]:
-    """The account's timing-cluster keys, one per band, once it has `min_buckets` onsets."""
-    if sig[0] < min_buckets:
+def band_keys(sig: list[int], span: float, min_buckets: int = MIN_BUCKETS) -> tuple[str, ...]:
+    """The account's timing-cluster keys, one per band, once it has `min_buckets` onsets
+    and at most `MAX_ONSET_RATE` of them a second over `span` (its first to latest event)."""
+    if sig[0] < min_buckets or sig[0] > MAX_ONSET_RATE * max(span, 1.0):
         return ()
     rows = sig[2:]
     return tuple(f"sync:{b}:{hash(tuple(rows[b * ROWS:(b + 1) * ROWS])) & 0xFFFFFFFFFFFF:x}"

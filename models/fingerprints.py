@@ -20,7 +20,10 @@ a key *links* accounts into a campaign on one of three rules (`LinkRule`):
 - group mean: on a specific key (`MEAN_KINDS`), the recent accounts of at
   least `min_owners` owners score `group_mean` on average, far above what a
   group of organic accounts averages, though each may stay under an alert;
-  those scoring at least half of it link.
+  those scoring at least half of the rule's bar or of the group's own mean,
+  whichever is higher, with `MEAN_MEMBER_EVENTS` events or more, link: an
+  organic bystander sharing a creation day or a network with a campaign
+  scores far under the campaign's own level and is not named.
 
 Distinct accounts are counted with an HLL sketch (Apache DataSketches), so a
 key shared by a million accounts still costs about a kilobyte.
@@ -62,10 +65,15 @@ MAX_OWNERS = 64
 MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "hdr:", "net:")
 #: accounts whose latest score a mean-judged key remembers (the most recently ticking)
 RECENT_ACCOUNTS = 64
+#: events an account needs before a group's mean can make it a member (one says too little)
+MEAN_MEMBER_EVENTS = 5
 #: popular infrastructure, shared by unrelated customers by nature: a suspect on these must
 #: score `LinkRule.broad_score` (what would alert on its own), so a busy organic account's
 #: noisy ticks near `member_score` do not join it to a campaign on the same cloud or SDK
 BROAD_KINDS = ("asn:", "ua:", "ja4:")
+#: distinct accounts from which any key counts as popular infrastructure too (a default
+#: system prompt, a big NAT): its suspects and group members need `LinkRule.broad_score`
+BROAD_ACCOUNTS = 1_000
 #: time constant over which a suspect's score fades once its ticks score lower
 SUSPICION_TAU = 3 * DAY
 
@@ -138,7 +146,7 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
         keys.append(f"sys:{state.sys_fp}")
     keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
     keys.extend(f"hdr:{fp}" for fp, count in state.hdr if count >= 2)
-    bands = band_keys(state.tsig)
+    bands = band_keys(state.tsig, state.last - state.first)
     if bands:  # a key's aggregate remembers its members: send a timing band when it changes
         sent = state.tsig_sent or [0] * len(bands)
         for i, band in enumerate(bands):
@@ -293,20 +301,20 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     held = agg.suspects.get(tick.account)
     if held is not None and len(held) > 2 and score < held[0]:  # it fades, not vanishes
         score = max(score, held[0] * math.exp(-max(tick.ts - held[2], 0.0) / SUSPICION_TAU))
-    bar = rule.broad_score if key.startswith(BROAD_KINDS) else rule.member_score
+    distinct = sketch.get_estimate()
+    broad = key.startswith(BROAD_KINDS) or distinct > BROAD_ACCOUNTS
+    bar = rule.broad_score if broad else rule.member_score
     if group or (score >= bar and not tick.provisional):
         agg.suspects[tick.account] = [round(score, 4), tick.events, tick.ts]
         if len(agg.suspects) > MAX_SUSPECTS:
             del agg.suspects[next(iter(agg.suspects))]
     else:
         agg.suspects.pop(tick.account, None)
-    floor = rule.group_mean / 2
     if key.startswith(MEAN_KINDS):
         agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency order
         agg.recent[tick.account] = [round(score, 4), tick.events, owner]
         if len(agg.recent) > RECENT_ACCOUNTS:
             del agg.recent[next(iter(agg.recent))]
-    distinct = sketch.get_estimate()
     by_owners = group and len(agg.owners) >= rule.min_owners
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
@@ -315,20 +323,25 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     if not (by_owners or by_suspects or by_mean):
         agg.linked = False
         return None
+    strong = by_owners or by_suspects
+    floor = max(rule.group_mean, agg.recent_mean()) / 2 if by_mean else 1.0
+    if broad:
+        floor = max(floor, rule.broad_score)
     if not agg.linked:  # it qualifies now: link every member at once
         agg.linked = True
-        members = {}
-        if by_mean:
-            members = {a: (s, int(n)) for a, (s, n, _) in agg.recent.items() if s >= floor}
-        if by_owners or by_suspects:
-            members.update((a, (s, int(n))) for a, (s, n, *_) in agg.suspects.items())
-        return Link(key, tick.ts, tuple((a, s, n) for a, (s, n) in members.items()),
-                    agg.stats(distinct))
+        if strong:
+            members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
+        else:
+            members = tuple((a, s, int(n)) for a, (s, n, _) in agg.recent.items()
+                            if s >= floor and n >= MEAN_MEMBER_EVENTS)
+        return Link(key, tick.ts, members, agg.stats(distinct))
     # afterwards the tick's own account, if it is a member: a group key links each account
-    # once, a suspect or a mean-judged member relinks with its newer score
-    member = ((tick.account in agg.suspects and not (group and held is not None))
-              or (by_mean and score >= floor))
-    if member:
+    # once, a suspect or a member by the group's mean relinks with its newer score
+    if strong and tick.account in agg.suspects:
+        if group and held is not None:
+            return None
+        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct))
+    if by_mean and score >= floor and tick.events >= MEAN_MEMBER_EVENTS:
         return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct))
     return None
 
