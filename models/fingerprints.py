@@ -146,7 +146,7 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
         keys.append(f"sys:{state.sys_fp}")
     keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
     keys.extend(f"hdr:{fp}" for fp, count in state.hdr if count >= 2)
-    bands = band_keys(state.tsig, state.last - state.first)
+    bands = band_keys(state.tsig)
     if bands:  # a key's aggregate remembers its members: send a timing band when it changes
         sent = state.tsig_sent or [0] * len(bands)
         for i, band in enumerate(bands):
