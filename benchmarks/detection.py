@@ -15,8 +15,10 @@ event time. For each scenario it reports:
   alerts or in member alerts carrying its id, which is how the detector names
   members that join after the campaign's last rung: `alert_id` is stable per
   subject and severity, so a re-sent campaign alert would be deduplicated
-  away; in all and within 24 event-time hours of its start) and purity (share
-  of the named accounts that belong to it);
+  away; in all, within 24 event-time hours of the campaign's start, and named
+  within 24 hours of each account's own first request, which is what a
+  campaign opening accounts over weeks can be held to) and purity (share of
+  the named accounts that belong to it);
 - campaign alerts whose members are mostly organic (hard negatives: must be 0);
 - organic accounts named in account and in campaign alerts, by persona (every
   organic persona, zeros included);
@@ -79,6 +81,7 @@ class AccountTrace:
     persona: str = ""
     campaign: str | None = None
     events: int = 0
+    first_ts: float = 0.0                   # event time of its first request
     max_score: float = 0.0                  # highest account score (early ticks not counted)
     max_hst: float = 0.0
     alert_score: float = 0.0                # highest score of an alert naming it
@@ -122,6 +125,8 @@ def run_scenario(name: str, cfg: simulator.SimConfig, embedder: Any = None) -> R
             raise SystemExit(f"{name}: the simulator produced a rejected event: {ev}")
         run.events += 1
         trace = run.accounts[ev.account_id]
+        if not trace.events:
+            trace.first_ts = ev.ts
         trace.events += 1
         _rate_baseline(trace, ev.ts)
         if sampler is not None:
@@ -284,6 +289,7 @@ def campaign_figures(run: Run) -> dict[str, Any]:
             members[t.campaign].add(account)
     named_by_subject: dict[str, set[str]] = defaultdict(set)
     named_24h: dict[str, set[str]] = defaultdict(set)
+    named_own_24h: dict[str, set[str]] = defaultdict(set)  # within a day of its first request
     for alert in run.campaign_alerts:
         named_by_subject[alert["subject"]].update(alert["accounts"])
     for subject, account, _ in run.member_alerts:
@@ -304,6 +310,8 @@ def campaign_figures(run: Run) -> dict[str, Any]:
         camp = owner[subject]
         if camp in run.campaign_start and ts <= run.campaign_start[camp] + DAY:
             named_24h[camp].update(accounts_named)
+        named_own_24h[camp].update(a for a in accounts_named
+                                   if ts <= run.accounts[a].first_ts + DAY)
     for camp, accounts in sorted(members.items()):
         if len(accounts) < 5:
             continue  # a lone loud or pivoting account is no campaign
@@ -313,6 +321,7 @@ def campaign_figures(run: Run) -> dict[str, Any]:
             "campaign_ids": sorted(s for s, c in owner.items() if c == camp),
             "coverage": len(named & accounts) / len(accounts),
             "coverage_24h": len(named_24h[camp] & accounts) / len(accounts),
+            "coverage_own_24h": len(named_own_24h[camp] & accounts) / len(accounts),
             "purity": len(named & accounts) / len(named) if named else math.nan,
         }
     return {"per_campaign": figures, "organic_campaign_alerts": organic_alerts}
@@ -329,12 +338,13 @@ def _num(x: float, nd: int) -> str:
 def table(summaries: list[dict[str, Any]]) -> str:
     """A Markdown table, one row per scenario and method."""
     lines = ["| scenario | family | tuned_on | method | recall@0.1%FPR | recall@1%FPR | "
-             "TTD req p50/p95 | TTD hours p50/p95 | campaign coverage (24 h) | purity | "
-             "organic campaign alerts |",
+             "TTD req p50/p95 | TTD hours p50/p95 | campaign coverage (24 h; own 24 h) | "
+             "purity | organic campaign alerts |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in summaries:
         camps = s["campaign_figures"]["per_campaign"]
-        cov = "; ".join(f"{c['coverage']:.1%} ({c['coverage_24h']:.1%}), "
+        cov = "; ".join(f"{c['coverage']:.1%} ({c['coverage_24h']:.1%}; "
+                        f"{c['coverage_own_24h']:.1%}), "
                         f"{len(c['campaign_ids'])} id"
                         for c in camps.values()) or "n/a"
         pur = "; ".join(_pc(c["purity"]) for c in camps.values()) or "n/a"

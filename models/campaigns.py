@@ -12,7 +12,10 @@ Severity grows with evidence, on a ladder an analyst can check: `low` at 5
 linked accounts, `medium` at 20, `high` at 50 once the campaign has been
 active 6 hours of event time, `critical` at 100 after 12 hours. Waiting for
 time as well as size makes the higher alerts name most of a campaign's
-accounts, not only the first few to be scored.
+accounts, not only the first few to be scored. A campaign alert's score, and
+a member alert's, is at least the score at which an account alert of the
+same severity starts (`threshold_low` ...): a consumer that ranks or filters
+alerts by score keeps a campaign's members beside the accounts alerting alone.
 """
 
 from __future__ import annotations
@@ -22,20 +25,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distillguard.models.alerts import build_alert
+from distillguard.models.config import DetectorConfig
 from distillguard.models.events import HOUR
 from distillguard.models.fingerprints import Link
 from distillguard.models.signals import Signal
 from distillguard.models.text_signals import fingerprint
 
-#: shared-fingerprint statistics reported as reasons: (name, organic baseline, full strength at)
+#: shared-fingerprint statistics reported as reasons: (name, organic baseline, full strength at);
+#: the owners and the group mean that link are at full strength at twice the link rule's bar
 KEY_SIGNALS = (
     ("timing_synchrony", 0.05, 0.5),
     ("new_account_share", 0.05, 1.0),
     ("newest_model_share", 0.3, 1.0),
     ("template_concentration", 0.1, 1.0),
     ("burst", 1.0, 100.0),
-    ("distinct_owners", 1.0, OWNERS_FULL := 16.0),
-    ("group_mean_score", 0.03, GROUP_MEAN_FULL := 0.3),
 )
 
 
@@ -110,9 +113,17 @@ class Campaign:
 class CampaignGraph:
     """Union-find over accounts and keys; lives in the memory of one campaigns worker."""
 
-    def __init__(self, rule: CampaignRule | None = None, model_version: str = "") -> None:
+    def __init__(self, rule: CampaignRule | None = None, model_version: str = "",
+                 config: DetectorConfig | None = None) -> None:
         self.rule = rule or CampaignRule()
         self.model_version = model_version
+        config = config or DetectorConfig()
+        t = config.thresholds()
+        self._floors = (t.low, t.medium, t.high, t.critical)  # an alert's least score by severity
+        link = config.link_rule()
+        self._owners_full, self._group_full = 2.0 * link.min_owners, 2.0 * link.group_mean
+        self._key_signals = (*KEY_SIGNALS, ("distinct_owners", 1.0, self._owners_full),
+                             ("group_mean_score", 0.03, self._group_full))
         self._parent: dict[str, str] = {}
         self._campaigns: dict[str, Campaign] = {}  # root node -> campaign
         self._allowlisted: set[str] = set()  # accounts an analyst allow-listed: never members
@@ -208,23 +219,23 @@ class CampaignGraph:
                    Signal("member_score", score, 0.1, score, 1.0)]
         return build_alert(
             kind="account", subject=account, accounts=[account], account_count=1,
-            score=max(score, strength), severity=camp.sev, episode_start=camp.first,
+            score=max(score, strength, self._floors[camp.sev]), severity=camp.sev,
+            episode_start=camp.first,
             reasons=reasons,
             evidence={"campaign_id": camp.campaign_id, "linking_keys": [link.key],
                       "linking_key_stats": dict(link.stats), "window": [camp.first, link.ts]},
             ts=link.ts, first_seen=camp.first, events_seen=events,
             model_version=self.model_version)
 
-    @staticmethod
-    def _strength(camp: Campaign) -> float:
+    def _strength(self, camp: Campaign) -> float:
         """How far the campaign is from chance: its size, and its members' or keys' evidence.
 
         Members linked by a shared payment instrument or a group far above organic may
         each look quiet; the owners sharing the key, or the group's mean score, are then
-        the evidence (half strength at the default link rule's bar, full at twice it).
+        the evidence (half strength at the link rule's bar, full at twice it).
         """
-        owners = camp.stats.get("distinct_owners", 0.0) / OWNERS_FULL
-        group = camp.stats.get("group_mean_score", 0.0) / GROUP_MEAN_FULL
+        owners = camp.stats.get("distinct_owners", 0.0) / self._owners_full
+        group = camp.stats.get("group_mean_score", 0.0) / self._group_full
         return camp.breadth() * max(camp.mean_score(), min(1.0, max(owners, group)))
 
     def _union(self, a: str, b: str) -> str:
@@ -262,7 +273,7 @@ class CampaignGraph:
         stats = camp.stats
         reasons = [
             Signal(name, stats[name], baseline, min(1.0, stats[name] / full), 0.5)
-            for name, baseline, full in KEY_SIGNALS if name in stats
+            for name, baseline, full in self._key_signals if name in stats
         ] + [
             Signal("campaign_accounts", float(size), 1.0, breadth, 2.0),
             Signal("mean_member_score", mean_score, 0.1, mean_score, 2.0),
@@ -290,7 +301,7 @@ class CampaignGraph:
             subject=camp.campaign_id,
             accounts=accounts,
             account_count=size,
-            score=self._strength(camp),
+            score=max(self._strength(camp), self._floors[sev]),
             severity=sev,
             episode_start=camp.first,
             reasons=reasons,

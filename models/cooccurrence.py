@@ -20,6 +20,13 @@ accounts that start in the same rounds share a key, with at most BANDS keys
 per tick. Sharing one with many other owners is evidence on its own
 (`distillguard.models.fingerprints.GROUP_KINDS`).
 
+A band counts only when its rows' minima come from ROWS different onsets. A
+bucket whose hashes happen to be low in every row of a band is that band's
+minimum for nearly every account it falls in, so without this rule the band
+says no more than "acted in that one bucket", and the accounts sharing it grow
+with the population (tests/models/test_cooccurrence.py has 10,000 sparse
+accounts). Each row minimum therefore keeps its bucket in its low 32 bits.
+
 >>> sig = new_signature()
 >>> for ts in (15.0, 18.0, 95.0, 250.0, 300.0):  # onsets in buckets 1, 9, 25; 300 s is :00
 ...     bucket_update(sig, ts)
@@ -52,7 +59,10 @@ MIN_BUCKETS = 12
 ONSET_GAP = 60.0
 _GAP_BUCKETS = int(ONSET_GAP // BUCKET_SECONDS)
 _MINUTE_BUCKETS = int(60 // BUCKET_SECONDS)  # every this many buckets one opens a minute
-_EMPTY = 1 << 31  # above every row hash (31 bits: hashes stay short in the stored record)
+_LOW = 32  # a row minimum is (hash << _LOW) | bucket: ordered by hash, and it names its bucket
+_BUCKET_MASK = (1 << _LOW) - 1
+_EMPTY = 1 << 63  # above every row minimum (31-bit hash); 64 bits fit a stored JSON record
+_BARE = 1 << 31  # minima of signatures stored before they named their buckets were at most this
 _M64 = (1 << 64) - 1
 _rng = random.Random(0x5EC0)  # fixed: every worker and replay must hash alike
 _SEEDS = tuple(_rng.getrandbits(64) for _ in range(SIGNATURE))
@@ -81,8 +91,10 @@ def bucket_update(sig: list[int], ts: float) -> None:
     """Add the bucket of event time `ts` to the account's signature if it is an onset.
 
     Events out of order (older than the latest) say nothing about idleness and
-    are left out.
+    are left out. A signature stored by an earlier release starts afresh.
     """
+    if sig[2] <= _BARE:  # stored by an earlier release: its minima cannot name their onsets
+        sig[:] = new_signature()
     bucket = int(ts // BUCKET_SECONDS)
     idle = bucket - sig[1]
     if idle <= 0:
@@ -92,16 +104,21 @@ def bucket_update(sig: list[int], ts: float) -> None:
         return
     sig[0] += 1
     x = _mix(bucket & _M64)
+    low = bucket & _BUCKET_MASK
     for i in range(SIGNATURE):
-        h = _mix(x ^ _SEEDS[i]) >> 33
+        h = (_mix(x ^ _SEEDS[i]) >> 33 << _LOW) | low
         if h < sig[i + 2]:
             sig[i + 2] = h
 
 
 def band_keys(sig: list[int], min_buckets: int = MIN_BUCKETS) -> tuple[str, ...]:
-    """The account's timing-cluster keys, one per band, once it has `min_buckets` onsets."""
+    """The account's timing-cluster keys, once it has `min_buckets` onsets: one per band,
+    in band order, "" for a band whose rows' minima do not come from different onsets."""
     if sig[0] < min_buckets:
         return ()
-    rows = sig[2:]
-    return tuple(f"sync:{b}:{hash(tuple(rows[b * ROWS:(b + 1) * ROWS])) & 0xFFFFFFFFFFFF:x}"
-                 for b in range(BANDS))
+    keys = []
+    for b in range(BANDS):
+        band = tuple(sig[2 + b * ROWS:2 + (b + 1) * ROWS])
+        distinct = len({m & _BUCKET_MASK for m in band}) == ROWS
+        keys.append(f"sync:{b}:{hash(band) & 0xFFFFFFFFFFFF:x}" if distinct else "")
+    return tuple(keys)

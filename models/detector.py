@@ -38,7 +38,7 @@ class Detector:
                  campaign_rule: CampaignRule | None = None,
                  campaign_of: Callable[[str], str | None] | None = None) -> None:
         self.config = config or DetectorConfig()
-        self.graph = CampaignGraph(campaign_rule, MODEL_VERSION)
+        self.graph = CampaignGraph(campaign_rule, MODEL_VERSION, self.config)
         self.accounts = AccountScorer(self.config, campaign_of or self.graph.campaign_of)
         self.link_rule = self.config.link_rule()
         self.density = EdgeBurst()  # in memory: sketches of the keys this process folds

@@ -90,7 +90,8 @@ class LinkRule:
     min_share: float      # suspects / distinct accounts on the key
     min_owners: int       # owners sharing a group key (or a mean-judged one) that link them
     group_mean: float     # recent accounts' mean score that links a mean-judged key
-    broad_score: float    # a suspect's score on a key of BROAD_KINDS
+    broad_score: float    # a suspect's or group member's score on popular infrastructure
+                          # (BROAD_KINDS, or a key of over BROAD_ACCOUNTS accounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +151,11 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
     if bands:  # a key's aggregate remembers its members: send a timing band when it changes
         sent = state.tsig_sent or [0] * len(bands)
         for i, band in enumerate(bands):
-            digest = zlib.crc32(band.encode()) & 0xFFFF
+            digest = zlib.crc32(band.encode()) & 0xFFFF if band else 0
             if digest != sent[i]:
                 sent[i] = digest
-                keys.append(band)
+                if band:
+                    keys.append(band)
         state.tsig_sent = sent
     return tuple(keys)
 
@@ -210,10 +212,16 @@ class FingerprintAggregate:
             distinct = self.distinct_accounts()
         return min(1.0, len(self.suspects) / max(distinct, float(len(self.suspects)), 1.0))
 
-    def stats(self, distinct: float | None = None) -> dict[str, float]:
-        """What an analyst reads about a shared fingerprint (campaign evidence)."""
+    def stats(self, distinct: float | None = None,
+              mean: float | None = None) -> dict[str, float]:
+        """What an analyst reads about a shared fingerprint (campaign evidence).
+
+        `distinct` and `mean` are the HLL estimate and `recent_mean`, if known.
+        """
         if distinct is None:
             distinct = self.distinct_accounts()
+        if mean is None:
+            mean = self.recent_mean()
         top_tpl = max((c for _, c in self.tpls), default=0)
         return {
             "distinct_accounts": round(distinct, 1),
@@ -225,7 +233,7 @@ class FingerprintAggregate:
             "newest_model_share": round(self.newest, 3),
             "burst": round(self.burst, 1),
             **({"distinct_owners": float(len(self.owners))} if self.owners else {}),
-            **({"group_mean_score": round(self.recent_mean(), 3)} if self.recent else {}),
+            **({"group_mean_score": round(mean, 3)} if self.recent else {}),
         }
 
     def recent_mean(self) -> float:
@@ -318,13 +326,14 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     by_owners = group and len(agg.owners) >= rule.min_owners
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
-    by_mean = (len(agg.recent) >= rule.min_owners and agg.recent_mean() >= rule.group_mean
+    mean = agg.recent_mean()
+    by_mean = (len(agg.recent) >= rule.min_owners and mean >= rule.group_mean
                and agg.recent_owners() >= rule.min_owners)
     if not (by_owners or by_suspects or by_mean):
         agg.linked = False
         return None
     strong = by_owners or by_suspects
-    floor = max(rule.group_mean, agg.recent_mean()) / 2 if by_mean else 1.0
+    floor = max(rule.group_mean, mean) / 2 if by_mean else 1.0
     if broad:
         floor = max(floor, rule.broad_score)
     if not agg.linked:  # it qualifies now: link every member at once
@@ -334,15 +343,15 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
         else:
             members = tuple((a, s, int(n)) for a, (s, n, _) in agg.recent.items()
                             if s >= floor and n >= MEAN_MEMBER_EVENTS)
-        return Link(key, tick.ts, members, agg.stats(distinct))
+        return Link(key, tick.ts, members, agg.stats(distinct, mean))
     # afterwards the tick's own account, if it is a member: a group key links each account
     # once, a suspect or a member by the group's mean relinks with its newer score
     if strong and tick.account in agg.suspects:
         if group and held is not None:
             return None
-        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct))
+        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct, mean))
     if by_mean and score >= floor and tick.events >= MEAN_MEMBER_EVENTS:
-        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct))
+        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct, mean))
     return None
 
 

@@ -8,6 +8,7 @@ from distillguard.models.events import DAY, HOUR
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
     FingerprintAggregate,
+    Link,
     Tick,
     network_of,
     update_aggregate,
@@ -121,9 +122,7 @@ def test_network_of() -> None:
     assert network_of("not-an-ip") is None
 
 
-def link(key: str, accounts: list[str], ts: float = 0.0):
-    from distillguard.models.fingerprints import Link
-
+def link(key: str, accounts: list[str], ts: float = 0.0) -> Link:
     return Link(key, ts, tuple((a, 0.9, 30) for a in accounts))
 
 
@@ -154,6 +153,21 @@ def test_campaign_alert_names_members_and_evidence() -> None:
     assert alert["evidence"]["linking_keys"] == ["pay:p"]
     assert [r["contribution"] for r in alert["reasons"]] == sorted(
         (r["contribution"] for r in alert["reasons"]), reverse=True)
+
+
+def test_campaign_and_member_alerts_score_at_least_their_severity() -> None:
+    """Five quiet accounts on one card alert `low` as a campaign: its score, and a later
+    member's, starts where an account alert of that severity starts, so ranking alerts
+    by score does not put a campaign's members under accounts that never alerted."""
+    config = DetectorConfig()
+    graph = CampaignGraph(CampaignRule(), config=config)
+    quiet = [(f"a{i}", 0.05, 20) for i in range(5)]
+    first = graph.add(Link("pay:p", 0.0, tuple(quiet), {"distinct_owners": 5.0}))
+    assert [a["severity"] for a in first] == ["low"]
+    assert first[0]["score"] >= config.threshold_low
+    later = graph.add(Link("pay:p", 60.0, (("late", 0.02, 1),), {"distinct_owners": 6.0}))
+    assert [(a["kind"], a["subject"], a["severity"]) for a in later] == [("account", "late", "low")]
+    assert later[0]["score"] >= config.threshold_low
 
 
 def test_allowlist_and_removal() -> None:

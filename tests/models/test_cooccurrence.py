@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from distillguard.models.config import DetectorConfig
-from distillguard.models.cooccurrence import band_keys, bucket_update, new_signature
+from distillguard.models.cooccurrence import SIGNATURE, band_keys, bucket_update, new_signature
 from distillguard.models.events import DAY, HOUR
 from distillguard.models.fingerprints import FingerprintAggregate, Tick, update_aggregate
 
@@ -33,7 +33,7 @@ def linked_accounts(activity: dict[str, list[float]],
         counts[account] += 1
         if counts[account] % 10:
             continue
-        keys = band_keys(sigs[account])
+        keys = tuple(k for k in band_keys(sigs[account]) if k)
         tick = Tick(account, ts, scores[account], counts[account], keys, False)
         for key in keys:
             link = update_aggregate(aggs.setdefault(key, FingerprintAggregate()), key, tick, RULE)
@@ -107,3 +107,31 @@ def test_busy_independent_accounts_do_not_share_timing_keys() -> None:
     linked = linked_accounts(busy, dict.fromkeys(busy, 0.02))
     assert not linked, f"{len(set().union(*linked.values()))} busy accounts linked"
 
+
+
+def test_thousands_of_sparse_accounts_share_no_timing_key() -> None:
+    """A bucket whose hashes are low in every row of a band is the minimum of that band
+    for nearly every account it falls in: with enough accounts it gathers owners enough to
+    link, though they share one moment and nothing else (with bands of 3 rows drawn from
+    one bucket, 15 of 10,000 such accounts shared a key). A band counts only when its rows
+    come from different onsets, so sharing it means sharing ROWS moments."""
+    rng = random.Random(13)
+    sparse = {}
+    for i in range(10_000):
+        times = []
+        for _ in range(rng.randint(12, 40)):
+            t = T0 + rng.uniform(0, DAY)
+            times += [t + k * rng.uniform(5, 40) for k in range(rng.randint(1, 3))]
+        sparse[f"user-{i}"] = times
+    linked = linked_accounts(sparse, dict.fromkeys(sparse, 0.02))
+    assert not linked, f"{len(set().union(*linked.values()))} sparse accounts linked"
+
+
+def test_a_signature_stored_by_an_earlier_release_starts_afresh() -> None:
+    """Earlier signatures kept bare 31-bit minima, below every minimum that names its
+    bucket: kept, they would never change again and their bands would never count."""
+    old = [5, 100, *([1 << 31] * SIGNATURE)]
+    bucket_update(old, T0 + 15.0)
+    fresh = new_signature()
+    bucket_update(fresh, T0 + 15.0)
+    assert old == fresh
