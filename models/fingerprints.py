@@ -19,7 +19,8 @@ a key *links* accounts into a campaign on one of three rules (`LinkRule`):
   account is: a family card or a company's accounts are one or a few owners;
 - group mean: on a specific key (`MEAN_KINDS`), the recent accounts of at
   least `min_owners` owners score `group_mean` on average, far above what a
-  group of organic accounts averages, though each may stay under an alert;
+  group of organic accounts averages, though each may stay under an alert,
+  and take what distillers take (`MEAN_HARVEST`), not only act like machines;
   those scoring at least half of the rule's bar or of the group's own mean,
   whichever is higher, with `MEAN_MEMBER_EVENTS` events or more, link: an
   organic bystander sharing a creation day or a network with a campaign
@@ -45,6 +46,7 @@ from datasketches import hll_sketch
 from distillguard.models.account_state import ALPHA, AccountState, misra_gries
 from distillguard.models.cooccurrence import band_keys
 from distillguard.models.events import DAY, Event
+from distillguard.models.signals import harvest_shape
 
 #: accounts younger than this at their tick count as new (a creation cohort)
 NEW_ACCOUNT_AGE = 14 * DAY
@@ -67,6 +69,10 @@ MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "hdr:", "net:")
 RECENT_ACCOUNTS = 64
 #: events an account needs before a group's mean can make it a member (one says too little)
 MEAN_MEMBER_EVENTS = 5
+#: mean harvest shape (`harvest_shape`) a group needs for its mean score to link it: the
+#: customers of one batch tool share its template and system prompt and score high on
+#: machine-like signals, yet take short, non-coding outputs (their groups' mean: 0)
+MEAN_HARVEST = 0.1
 #: popular infrastructure, shared by unrelated customers by nature: a suspect on these must
 #: score `LinkRule.broad_score` (what would alert on its own), so a busy organic account's
 #: noisy ticks near `member_score` do not join it to a campaign on the same cloud or SDK
@@ -107,6 +113,7 @@ class Tick:
     model: str = ""
     org: str = ""        # the account's organisation, if the gateway names one
     provisional: bool = False  # scored by the rules before min_events: never a suspect
+    harvest: float = 0.0       # `harvest_shape` of the account: what it takes, 0..1
 
 
 @functools.lru_cache(maxsize=1 << 16)  # ipaddress parses slowly; an account's address repeats
@@ -165,7 +172,7 @@ def make_tick(ev: Event, state: AccountState, score: float,
     """What an account's score tick tells the campaign layer: score, keys, cohort."""
     new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
     return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model,
-                ev.org_id or "", provisional)
+                ev.org_id or "", provisional, round(harvest_shape(state), 4))
 
 
 @dataclass(slots=True)
@@ -179,7 +186,7 @@ class FingerprintAggregate:
     # account -> [score, events, ts]: suspects, or on a group key every account that ticked
     suspects: dict[str, list[float]] = field(default_factory=dict)
     owners: list[str] = field(default_factory=list)  # group keys: distinct owners (org or account)
-    # mean-judged keys: account -> [score, events, owner] of the latest RECENT_ACCOUNTS
+    # mean-judged keys: account -> [score, events, owner, harvest] of the latest RECENT_ACCOUNTS
     recent: dict[str, list[Any]] = field(default_factory=dict)
     new_ticks: int = 0                                      # ticks from new accounts
     linked: bool = False                                    # links accounts now
@@ -233,16 +240,22 @@ class FingerprintAggregate:
             "newest_model_share": round(self.newest, 3),
             "burst": round(self.burst, 1),
             **({"distinct_owners": float(len(self.owners))} if self.owners else {}),
-            **({"group_mean_score": round(mean, 3)} if self.recent else {}),
+            **({"group_mean_score": round(mean, 3),
+                "group_harvest_shape": round(self.recent_harvest(), 3)} if self.recent else {}),
         }
 
     def recent_mean(self) -> float:
         """The mean latest score of the key's recent accounts (0 for none)."""
-        return sum(s for s, _, _ in self.recent.values()) / max(len(self.recent), 1)
+        return sum(r[0] for r in self.recent.values()) / max(len(self.recent), 1)
+
+    def recent_harvest(self) -> float:
+        """The mean harvest shape of the key's recent accounts (0 for none; entries
+        stored before it was kept count 0)."""
+        return sum(r[3] for r in self.recent.values() if len(r) > 3) / max(len(self.recent), 1)
 
     def recent_owners(self) -> int:
         """Distinct owners among the key's recent accounts."""
-        return len({owner for _, _, owner in self.recent.values()})
+        return len({r[2] for r in self.recent.values()})
 
 
 _AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
@@ -320,7 +333,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
         agg.suspects.pop(tick.account, None)
     if key.startswith(MEAN_KINDS):
         agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency order
-        agg.recent[tick.account] = [round(score, 4), tick.events, owner]
+        agg.recent[tick.account] = [round(score, 4), tick.events, owner, tick.harvest]
         if len(agg.recent) > RECENT_ACCOUNTS:
             del agg.recent[next(iter(agg.recent))]
     by_owners = group and len(agg.owners) >= rule.min_owners
@@ -328,7 +341,8 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
                    and agg.suspect_share(distinct) >= rule.min_share)
     mean = agg.recent_mean()
     by_mean = (len(agg.recent) >= rule.min_owners and mean >= rule.group_mean
-               and agg.recent_owners() >= rule.min_owners)
+               and agg.recent_owners() >= rule.min_owners
+               and agg.recent_harvest() >= MEAN_HARVEST)
     if not (by_owners or by_suspects or by_mean):
         agg.linked = False
         return None
@@ -341,8 +355,8 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
         if strong:
             members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
         else:
-            members = tuple((a, s, int(n)) for a, (s, n, _) in agg.recent.items()
-                            if s >= floor and n >= MEAN_MEMBER_EVENTS)
+            members = tuple((a, r[0], int(r[1])) for a, r in agg.recent.items()
+                            if r[0] >= floor and r[1] >= MEAN_MEMBER_EVENTS)
         return Link(key, tick.ts, members, agg.stats(distinct, mean))
     # afterwards the tick's own account, if it is a member: a group key links each account
     # once, a suspect or a member by the group's mean relinks with its newer score

@@ -89,6 +89,28 @@ RAMPS: dict[str, Ramp] = {
 }
 
 
+#: the signals of what an account takes from the model, not of how it is driven: batch
+#: pipelines and server apps are machine-like too, and customers of one tool share its
+#: template, so neither machine signals nor template reuse say "harvesting"
+HARVEST = ("cot_elicitation", "long_outputs", "max_tokens_stops", "coding_agentic_focus")
+_HARVEST_WEIGHT = sum(RAMPS[name].weight for name in HARVEST)
+
+
+def harvest_shape(state: AccountState) -> float:
+    """How much an account's requests look like harvesting, 0..1: the HARVEST signals'
+    weighted strength. A group's mean of it says whether accounts sharing a key take what
+    distillers take (`distillguard.models.fingerprints`).
+
+    >>> harvest_shape(AccountState())
+    0.0
+    """
+    values = (state.cot if state.cot_n else 0.0, math.expm1(state.out_tok),
+              state.max_stop if state.stop_n else 0.0, state.focus if state.focus_n else 0.0)
+    total = sum(RAMPS[name].weight * RAMPS[name].strength(value)
+                for name, value in zip(HARVEST, values, strict=True))
+    return total / _HARVEST_WEIGHT
+
+
 def signals(state: AccountState) -> list[Signal]:
     """The interpretable signals of one account, from its online statistics."""
     values = {

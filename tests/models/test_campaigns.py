@@ -17,8 +17,9 @@ from distillguard.models.fingerprints import (
 RULE = DetectorConfig().link_rule()
 
 
-def tick(account: str, score: float, ts: float = 0.0, *keys: str) -> Tick:
-    return Tick(account, ts, score, 20, keys, False)
+def tick(account: str, score: float, ts: float = 0.0, *keys: str,
+         harvest: float = 0.5) -> Tick:
+    return Tick(account, ts, score, 20, keys, False, harvest=harvest)
 
 
 def feed(agg: FingerprintAggregate, key: str, ticks: list[Tick]) -> list:
@@ -87,6 +88,9 @@ def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
     assert feed(FingerprintAggregate(), "sys:corp", company) == []
     lukewarm = [tick(f"u{i}", RULE.group_mean * 0.6) for i in range(60)]
     assert feed(FingerprintAggregate(), "sys:common", lukewarm) == []
+    # customers of one batch tool: its template, machine-like scores, short plain outputs
+    batch = [tick(f"b{i}", RULE.group_mean + 0.02, harvest=0.0) for i in range(20)]
+    assert feed(FingerprintAggregate(), "tpl:label-tool", batch) == []
     # an ASN is popular by nature: it is never judged by its group's mean
     assert feed(FingerprintAggregate(), "asn:64500", [tick(f"c{i}", 0.3) for i in range(20)]) == []
 
@@ -94,7 +98,7 @@ def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
 def test_provisional_scores_count_in_groups_but_make_no_suspect() -> None:
     """Accounts dropped before they are scored still raise their group's mean; a high
     provisional score (a handful of events) never makes a suspect on its own."""
-    early = [Tick(f"d{i}", 0.0, 0.25, 5, ("cohort:20450",), True, provisional=True)
+    early = [Tick(f"d{i}", 0.0, 0.25, 5, ("cohort:20450",), True, provisional=True, harvest=0.5)
              for i in range(RULE.min_owners)]
     agg = FingerprintAggregate()
     assert feed(agg, "cohort:20450", early) and not agg.suspects
