@@ -53,8 +53,11 @@ _INVISIBLE = re.compile(
 #: only this much of a prompt is scanned for template slots and task words: the
 #: fingerprint of the whole text is cheap, regex analysis of a 1 MiB prompt is not
 MAX_ANALYSED_CHARS = 16_384
-#: a prompt at least twice this long has a header: its first this many characters
+#: a prompt at least twice this long has a header: its first line if that is
+#: HEADER_MIN_CHARS to this long, else its first this many characters
 HEADER_CHARS = 200
+#: a first line shorter than this ("Hi,", "Task:") is no pipeline's instruction
+HEADER_MIN_CHARS = 32
 
 #: stable dead-letter reason codes (the `x-dlq-reason` header)
 REASONS = (
@@ -89,7 +92,7 @@ class Event:
     Optional contract fields are `None` when absent (unknown, never zero).
     `template_fp` groups prompts of one template, `prompt_fp` identifies an
     exact prompt, `header_fp` the fixed opening a pipeline puts before what it
-    samples (a long prompt's first `HEADER_CHARS`), `focus` says the request is
+    samples (`prompt_header`), `focus` says the request is
     coding or agentic work (from the gateway's `task` label, or a keyword test
     on the text), `cot` that the prompt elicits chain-of-thought.
     """
@@ -307,12 +310,32 @@ def _build_checked(doc: dict[str, Any]) -> Event:
     return ev
 
 
+def prompt_header(prompt: str) -> str | None:
+    """The fixed opening a pipeline would put before what it samples, if `prompt` is long.
+
+    Its first line when that ends within `HEADER_MIN_CHARS`..`HEADER_CHARS`
+    characters (a short instruction line before the seed examples), else its first
+    `HEADER_CHARS` characters (a long instruction block).
+
+    >>> prompt_header("Write one new task in the style of these examples.\\n" + "seed " * 80)
+    'Write one new task in the style of these examples.'
+    >>> len(prompt_header("An instruction block without a break. " * 12))
+    200
+    >>> prompt_header("Sort this list in python.") is None
+    True
+    """
+    if len(prompt) < 2 * HEADER_CHARS:
+        return None
+    cut = prompt.find("\n", HEADER_MIN_CHARS, HEADER_CHARS)
+    return prompt[:cut] if cut > 0 else prompt[:HEADER_CHARS]
+
+
 def _text_signals(ev: Event, prompt: str | None, system: str | None) -> None:
     """Derive fingerprints and task flags from `prompt`/`system`; the text goes no further."""
     if prompt is not None:
         ev.prompt_fp = exact_fingerprint(prompt)
-        if len(prompt) >= 2 * HEADER_CHARS:
-            ev.header_fp = exact_fingerprint(prompt[:HEADER_CHARS])
+        if (header := prompt_header(prompt)) is not None:
+            ev.header_fp = exact_fingerprint(header)
         head = prompt[:MAX_ANALYSED_CHARS]
         ev.template_fp = template_fingerprint(head)
         ev.cot = elicits_chain_of_thought(head)

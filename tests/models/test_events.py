@@ -106,6 +106,11 @@ def test_long_prompts_with_one_fixed_header_share_its_fingerprint() -> None:
     assert len({ev.template_fp for ev in fills if isinstance(ev, Event)}) == 5
     short = parse(valid(prompt="Sort this list in python."))
     assert isinstance(short, Event) and short.header_fp is None
+    # an instruction line of under HEADER_CHARS before the examples is the header too
+    line = "Write one new task unlike these examples, in the same format."
+    fills = [parse(valid(prompt=f"{line}\nExample: {seed} " + "y" * (400 + 7 * seed)))
+             for seed in range(1, 6)]
+    assert len({ev.header_fp for ev in fills if isinstance(ev, Event)}) == 1
 
 
 def test_gateway_task_label_wins_over_text() -> None:
