@@ -28,12 +28,12 @@ with the population (tests/models/test_cooccurrence.py has 10,000 sparse
 accounts). Each row minimum therefore keeps its bucket in its low 32 bits.
 
 >>> sig = new_signature()
->>> for ts in (15.0, 18.0, 95.0, 250.0, 300.0):  # onsets in buckets 1, 9, 25; 300 s is :00
-...     bucket_update(sig, ts)
+>>> for ts in (25.0, 28.0, 110.0, 250.0, 330.0):  # onsets in buckets 1, 5, 16
+...     bucket_update(sig, ts)  # (28 s: the same bucket; 250 s: the start of a minute)
 >>> sig[0]  # onsets counted
 3
 >>> other = new_signature()
->>> for ts in (11.0, 91.0, 255.0):
+>>> for ts in (21.0, 105.0, 335.0):
 ...     bucket_update(other, ts)
 >>> band_keys(sig, min_buckets=3) == band_keys(other, min_buckets=3)
 True
@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import random
 
-#: width of a time bucket: a round of a scheduler fits in one (or two neighbours)
-BUCKET_SECONDS = 10.0
+#: width of a time bucket: a scheduler's round, jittered over up to about 20 seconds, fits
+#: in one or two (at 10 seconds, 200 bots fired in rounds 20 s wide shared no band)
+BUCKET_SECONDS = 20.0
 #: MinHash rows, in BANDS bands of ROWS rows each: a band agrees with probability J**ROWS,
 #: so accounts acting in the same rounds (J near 1) share a band almost surely, while a
 #: person whose few buckets overlap a campaign's by chance (J of a few percent) does not

@@ -57,7 +57,7 @@ MAX_SUSPECTS = 5000
 #: ticks of different accounts this close together count as synchronised
 SYNC_SECONDS = 60.0
 #: key kinds whose sharing is evidence on its own: unrelated owners do not share a payment
-#: instrument, nor start acting in the same ten seconds round after round (timing clusters
+#: instrument, nor start acting in the same twenty seconds round after round (timing clusters
 #: are built from onsets off the minute, so cron jobs and busy batch jobs do not share them)
 GROUP_KINDS = ("pay:", "sync:")
 #: owners remembered per group key: enough to see it pass any sane `min_owners`

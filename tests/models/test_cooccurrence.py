@@ -135,3 +135,16 @@ def test_a_signature_stored_by_an_earlier_release_starts_afresh() -> None:
     fresh = new_signature()
     bucket_update(fresh, T0 + 15.0)
     assert old == fresh
+
+
+def test_a_scheduler_jittering_its_rounds_over_20_seconds_still_links() -> None:
+    """Rounds every 5 minutes, each account sent at a random moment of a 20-second window,
+    a random half of the accounts per round: onsets of one round fall into one or two
+    buckets, so the accounts still share bands (with 10-second buckets none linked)."""
+    rng = random.Random(7)
+    rounds = [T0 + 17.0 + i * 300.0 * rng.uniform(0.97, 1.03) for i in range(int(2 * DAY / 300))]
+    bots = {f"bot-{i}": [r + rng.uniform(0, 20) for r in rounds if rng.random() < 0.5]
+            for i in range(200)}
+    linked = linked_accounts(bots, dict.fromkeys(bots, 0.02))
+    named = set().union(*linked.values()) if linked else set()
+    assert len(named) >= 150, f"{len(named)} of 200 jittered bots linked"
