@@ -68,7 +68,9 @@ TUNED_ON = ("hydra", "loud", "pivot", "paraphrase", "release", "rotating_proxies
             # the group-mean threshold, timing onsets, early scores and the clause test for
             # chain-of-thought asks were developed looking at these (at scale 0.25)
             "hard_negatives", "stealth", "lockstep", "meta_prompt", "paraphrase_rewrite",
-            "coding_agent_imitation", "slow_drip", "cover_traffic", "disposable", "rotation")
+            "coding_agent_imitation", "slow_drip", "cover_traffic", "disposable", "rotation",
+            # the timing buckets' width was chosen looking at jittered rounds
+            "lockstep_jitter")
 METHODS = ("distillguard", "rate_rule", "hst_alone", "mmd_pooled", "mmd_window")
 MMD_METHODS = ("mmd_pooled", "mmd_window")
 

@@ -215,6 +215,9 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
                                 hydra_rate_per_day=40.0),
     "disposable": _on_corpus(family="disposable", hydra_accounts=500),
     "rotation": _on_corpus(family="rotation", hydra_accounts=250),
+    # a scheduler jittering each round over 30 s (the timing bucket width was chosen
+    # looking at synthetic rounds 20 and 30 s wide: not held out)
+    "lockstep_jitter": _on_corpus(family="lockstep", hydra_accounts=150, lockstep_width=30.0),
     # variants of the families made after their rules were set: held out of all tuning
     "lockstep_wide": _on_corpus(family="lockstep", hydra_accounts=150, lockstep_width=15.0),
     "stealth_small_cards": _on_corpus(family="stealth", hydra_accounts=200, family_cards=6),
