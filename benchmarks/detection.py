@@ -224,7 +224,8 @@ def family(cfg: simulator.SimConfig) -> str:
 
 
 def tuned_on(name: str) -> str:
-    return "no" if name in TUNED_ON else "no (held out)"
+    """Whether the hand-set rules were developed looking at this scenario (nothing is fitted)."""
+    return "developed on" if name in TUNED_ON else "held out"
 
 
 def summarise(run: Run) -> dict[str, Any]:
@@ -502,8 +503,9 @@ def header(args: argparse.Namespace, summaries: list[dict[str, Any]], seconds: f
         "",
         "Recall ranks each method's per-account score against the organic accounts' own "
         "scores; `tuned_on`: no scenario was used to fit anything (the thresholds are set "
-        "by hand), `no` marks those the rules were developed against. Account alerts "
-        "include member alerts of an alerted campaign.",
+        "by hand); `developed on` marks those the rules were developed looking at, `held "
+        "out` those never looked at while the rules were set. Account alerts include "
+        "member alerts of an alerted campaign.",
         "",
         f"MMD peer ({mmd_note}): WordLlama l2_supercat 256-d unit embeddings of the prompt "
         f"text, RBF kernel by {mmd.FEATURES} random Fourier features (bandwidth: median "

@@ -69,10 +69,12 @@ MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "hdr:", "net:")
 RECENT_ACCOUNTS = 64
 #: events an account needs before a group's mean can make it a member (one says too little)
 MEAN_MEMBER_EVENTS = 5
-#: mean harvest shape (`harvest_shape`) a group needs for its mean score to link it: the
-#: customers of one batch tool share its template and system prompt and score high on
-#: machine-like signals, yet take short, non-coding outputs (their groups' mean: 0)
-MEAN_HARVEST = 0.1
+#: mean harvest shape (`harvest_shape`) a group needs for its mean score to link it: one
+#: harvesting signal plainly present (outputs of about 900 tokens on average, or 60%
+#: coding requests, each give 0.05). The customers of one batch tool share its template and
+#: system prompt and score high on machine-like signals, yet take short, non-coding
+#: outputs (their groups' mean: 0)
+MEAN_HARVEST = 0.05
 #: popular infrastructure, shared by unrelated customers by nature: a suspect on these must
 #: score `LinkRule.broad_score` (what would alert on its own), so a busy organic account's
 #: noisy ticks near `member_score` do not join it to a campaign on the same cloud or SDK
