@@ -46,7 +46,8 @@ from __future__ import annotations
 import random
 
 #: width of a time bucket: a scheduler's round, jittered over up to about 20 seconds, fits
-#: in one or two (narrower buckets split a jittered round's onsets apart; figures: README, Limitations)
+#: in one or two (narrower buckets split a jittered round's onsets apart; the figures are
+#: in the README's limitations)
 BUCKET_SECONDS = 20.0
 #: MinHash rows, in BANDS bands of ROWS rows each: a band agrees with probability J**ROWS,
 #: so accounts acting in the same rounds (J near 1) share a band almost surely, while a
