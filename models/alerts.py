@@ -44,8 +44,12 @@ class Thresholds:
         >>> t.severity(0.2), t.severity(0.5), t.severity(0.99)
         (-1, 0, 3)
         """
-        levels = (self.low, self.medium, self.high, self.critical)
-        return max((i for i, t in enumerate(levels) if score >= t), default=-1)
+        return max((i for i, t in enumerate(self.levels) if score >= t), default=-1)
+
+    @property
+    def levels(self) -> tuple[float, float, float, float]:
+        """The score at which each severity starts, in SEVERITIES order."""
+        return (self.low, self.medium, self.high, self.critical)
 
 
 def alert_id(kind: str, subject: str, severity: str, episode_start: float) -> str:

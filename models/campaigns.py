@@ -118,8 +118,7 @@ class CampaignGraph:
         self.rule = rule or CampaignRule()
         self.model_version = model_version
         config = config or DetectorConfig()
-        t = config.thresholds()
-        self._floors = (t.low, t.medium, t.high, t.critical)  # an alert's least score by severity
+        self._floors = config.thresholds().levels  # an alert's least score, by severity
         link = config.link_rule()
         self._owners_full, self._group_full = 2.0 * link.min_owners, 2.0 * link.group_mean
         self._key_signals = (*KEY_SIGNALS, ("distinct_owners", 1.0, self._owners_full),

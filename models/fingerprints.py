@@ -363,12 +363,12 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     # afterwards the tick's own account, if it is a member: a group key links each account
     # once, a suspect or a member by the group's mean relinks with its newer score
     if strong and tick.account in agg.suspects:
-        if group and held is not None:
-            return None
-        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct, mean))
-    if by_mean and score >= floor and tick.events >= MEAN_MEMBER_EVENTS:
-        return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct, mean))
-    return None
+        member = not (group and held is not None)
+    else:
+        member = by_mean and score >= floor and tick.events >= MEAN_MEMBER_EVENTS
+    if not member:
+        return None
+    return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct, mean))
 
 
 def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float) -> None:

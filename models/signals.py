@@ -104,21 +104,27 @@ def harvest_shape(state: AccountState) -> float:
     >>> harvest_shape(AccountState())
     0.0
     """
-    values = (state.cot if state.cot_n else 0.0, math.expm1(state.out_tok),
-              state.max_stop if state.stop_n else 0.0, state.focus if state.focus_n else 0.0)
     total = sum(RAMPS[name].weight * RAMPS[name].strength(value)
-                for name, value in zip(HARVEST, values, strict=True))
+                for name, value in zip(HARVEST, _harvest_values(state), strict=True)
+                if value is not None)
     return total / _HARVEST_WEIGHT
+
+
+def _harvest_values(state: AccountState) -> tuple[float | None, ...]:
+    """The HARVEST signals' values, in that order; None where unknown."""
+    return (state.cot if state.cot_n else None, math.expm1(state.out_tok),
+            state.max_stop if state.stop_n else None, state.focus if state.focus_n else None)
 
 
 def signals(state: AccountState) -> list[Signal]:
     """The interpretable signals of one account, from its online statistics."""
+    cot, long_outputs, max_stops, focus = _harvest_values(state)
     values = {
-        "cot_elicitation": state.cot if state.cot_n else None,
-        "long_outputs": math.expm1(state.out_tok),
-        "max_tokens_stops": state.max_stop if state.stop_n else None,
+        "cot_elicitation": cot,
+        "long_outputs": long_outputs,
+        "max_tokens_stops": max_stops,
         "template_reuse": state.tpl_reuse if state.text_n else None,
-        "coding_agentic_focus": state.focus if state.focus_n else None,
+        "coding_agentic_focus": focus,
         "request_rate_per_day": state.r_day,
         "hour_coverage": hour_coverage(state),
         "timing_regularity": math.sqrt(state.gap_var) if state.gaps >= 5 else None,
