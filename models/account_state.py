@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from distillguard.models.content import fold_chunk
 from distillguard.models.cooccurrence import bucket_update, new_signature
 from distillguard.models.events import DAY, HOUR, Event
 
@@ -100,6 +101,8 @@ class AccountState:
     fb_ids: list[int] = field(default_factory=list)  # recent feedback digests, newest last
     tsig: list[int] = field(default_factory=new_signature)  # MinHash of active time buckets
     tsig_sent: list[int] = field(default_factory=list)  # 16-bit digests of the bands last sent
+    emb: list[float] = field(default_factory=list)  # content mean of recent chunks (`content`)
+    emb_n: int = 0             # content chunks folded
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccountState:
@@ -220,6 +223,8 @@ def _update_timing(state: AccountState, ts: float) -> None:
 
 
 def _update_content(state: AccountState, ev: Event) -> None:
+    if ev.content is not None:
+        state.emb, state.emb_n = fold_chunk(state.emb, state.emb_n, ev.content)
     if ev.template_fp is not None:
         state.text_n += 1
         a = max(ALPHA, 1.0 / state.text_n)

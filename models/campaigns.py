@@ -39,6 +39,7 @@ KEY_SIGNALS = (
     ("newest_model_share", 0.3, 1.0),
     ("template_concentration", 0.1, 1.0),
     ("burst", 1.0, 100.0),
+    ("content_effect", 0.1, 1.0),
 )
 
 

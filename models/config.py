@@ -120,6 +120,11 @@ class DetectorConfig:
                                            "accounts (of at least link_min_owners owners) "
                                            "that links those scoring at least half of it",
                                      lo=0, hi=1)
+    link_content_effect: float = setting(
+        0.5, "content effect size (a key's distance from the population's prompts, in units "
+             "of one account's spread) that links a payment, cohort, system-prompt, template, "
+             "header or network key's recent accounts (of at least link_min_owners owners) "
+             "whose own content lies that way", lo=0)
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -140,4 +145,5 @@ class DetectorConfig:
         """When a shared fingerprint links its accounts, under these settings."""
         return LinkRule(member_score=self.member_score, min_accounts=self.link_min_accounts,
                         min_share=self.link_min_share, min_owners=self.link_min_owners,
-                        group_mean=self.link_group_mean, broad_score=self.threshold_low)
+                        group_mean=self.link_group_mean,
+                        content_effect=self.link_content_effect, broad_score=self.threshold_low)

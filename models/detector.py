@@ -1,5 +1,6 @@
 """The whole detector as three steps over caller-owned storage: the one detection path.
 
+0. `parse`: a raw record into an event, the prompt's content into the account's sample,
 1. `score`: an account's event against its stored record (per account),
 2. `aggregate`: a score tick into one fingerprint key's aggregate (per key),
 3. `link`: a link from a key into the campaign graph (one place for all).
@@ -19,8 +20,9 @@ from typing import Any
 from distillguard.models.accounts import MODEL_VERSION, AccountScorer, Outcome
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
 from distillguard.models.config import DetectorConfig
+from distillguard.models.content import ContentReference, ContentSampler
 from distillguard.models.density import EdgeBurst
-from distillguard.models.events import Event
+from distillguard.models.events import Event, Rejection, parse_event
 from distillguard.models.feedback import Feedback
 from distillguard.models.fingerprints import Link, Tick, fold
 
@@ -42,6 +44,12 @@ class Detector:
         self.accounts = AccountScorer(self.config, campaign_of or self.graph.campaign_of)
         self.link_rule = self.config.link_rule()
         self.density = EdgeBurst()  # in memory: sketches of the keys this process folds
+        self.sampler = ContentSampler()  # in memory: unfinished chunks of sampled prompts
+        self.reference = ContentReference()  # in memory: the content of the ticks folded here
+
+    def parse(self, raw: bytes | None) -> Event | Rejection:
+        """Step 0: validate one raw record; sampled prompt content goes to `sampler`."""
+        return parse_event(raw, self.sampler)
 
     def score(self, ev: Event, record: Record | None) -> Outcome:
         """Step 1: one event of an account, against the account's stored record."""
@@ -54,7 +62,10 @@ class Detector:
         `offset` is the tick's position in its partition, for redelivery checks
         (`distillguard.models.fingerprints.applied`); -1 where there is none.
         """
-        return fold(record, key, tick, self.link_rule, self.density.score(key, tick.ts), offset)
+        if tick.content and tick.established and key == tick.keys[0]:  # once per tick
+            self.reference.update(tick.account, tick.content)
+        return fold(record, key, tick, self.link_rule, self.density.score(key, tick.ts), offset,
+                    self.reference)
 
     def link(self, link: Link) -> list[dict[str, Any]]:
         """Step 3: a link into the campaign graph; the campaign alerts it causes."""

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,6 +25,9 @@ from distillguard.models.text_signals import (
     looks_like_coding,
     template_fingerprint,
 )
+
+if TYPE_CHECKING:
+    from distillguard.models.content import ContentSampler
 
 #: event-time units (event times are epoch seconds)
 HOUR = 3600.0
@@ -131,6 +134,9 @@ class Event:
     #: where the worker read it: [input partition, offset] (set by the worker, never by a client)
     src: list[int] | None = None
     header_fp: str | None = None  # the opening of a long prompt (`HEADER_CHARS`)
+    #: the mean content features of the account's latest sampled prompts, on the event that
+    #: completed them (`distillguard.models.content.ContentSampler`); never one prompt's
+    content: list[float] | None = None
 
     def to_wire(self) -> bytes:
         """Compact JSON of the non-empty fields, for the internal re-keyed topic."""
@@ -152,8 +158,8 @@ class Event:
 _FIELD_NAMES = tuple(f.name for f in fields(Event))
 
 
-def parse_event(raw: bytes | None) -> Event | Rejection:
-    """Validate one raw record; never raises.
+def parse_event(raw: bytes | None, sampler: ContentSampler | None = None) -> Event | Rejection:
+    """Validate one raw record; never raises. A `sampler` takes the prompt's content.
 
     The text is reduced to fingerprints and flags, and is not kept:
 
@@ -181,9 +187,12 @@ def parse_event(raw: bytes | None) -> Event | Rejection:
     if not isinstance(doc, dict):
         return Rejection("not_object", f"event must be a JSON object, got {type(doc).__name__}")
     try:
-        return _build(doc)
+        ev = _build(doc)
     except _Reject as exc:
         return exc.rejection
+    if sampler is not None and (prompt := doc.get("prompt")):
+        ev.content = sampler.chunk(ev.account_id, ev.event_id, prompt)
+    return ev
 
 
 def _build(doc: dict[str, Any]) -> Event:

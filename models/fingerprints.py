@@ -8,7 +8,7 @@ Each account score tick names the fingerprint keys the account uses right
 now; each key keeps one `FingerprintAggregate`, a small plain record.
 
 Sharing alone is innocent (a cloud ASN, a university NAT, a popular SDK), so
-a key *links* accounts into a campaign on one of three rules (`LinkRule`):
+a key *links* accounts into a campaign on one of four rules (`LinkRule`):
 
 - suspects: at least `min_accounts` suspicious accounts, making up at least
   `min_share` of all the distinct accounts seen on the key. A NAT of 150
@@ -24,7 +24,15 @@ a key *links* accounts into a campaign on one of three rules (`LinkRule`):
   those scoring at least half of the rule's bar or of the group's own mean,
   whichever is higher, with `MEAN_MEMBER_EVENTS` events or more, link: an
   organic bystander sharing a creation day or a network with a campaign
-  scores far under the campaign's own level and is not named.
+  scores far under the campaign's own level and is not named;
+- content: on a mean-judged key, the recent accounts of at least `min_owners`
+  owners ask for what established customers do not (`distillguard.models.content`):
+  the group's content mean is `content_effect` or more from the population's, and
+  under `CONTENT_SUPPORT` of sampled established accounts lie nearer it than the
+  population's mean (the users of one app or one campus are a common kind of
+  customer; a harvest set's accounts have no such neighbours). Those whose own
+  content lies at least `MEMBER_ALIGNMENT` of the way toward the group's link,
+  however quiet each is; a bystander's content points elsewhere.
 
 Distinct accounts are counted with an HLL sketch (Apache DataSketches), so a
 key shared by a million accounts still costs about a kilobyte.
@@ -44,12 +52,16 @@ from typing import Any
 from datasketches import hll_sketch
 
 from distillguard.models.account_state import ALPHA, AccountState, misra_gries
+from distillguard.models.content import KEY_TICKS, ContentReference, running_mean
 from distillguard.models.cooccurrence import band_keys
 from distillguard.models.events import DAY, Event
 from distillguard.models.signals import harvest_shape
 
 #: accounts younger than this at their tick count as new (a creation cohort)
 NEW_ACCOUNT_AGE = 14 * DAY
+#: accounts at least this old at their tick are customers the content reference samples: an
+#: operator must age accounts this long before they can move it (`ContentReference`)
+ESTABLISHED_AGE = 30 * DAY
 #: HLL precision: 2^10 registers, about 3% error, at most ~1 KiB
 HLL_LG_K = 10
 #: suspicious accounts remembered per key; beyond this the key links through the newest
@@ -84,6 +96,15 @@ BROAD_KINDS = ("asn:", "ua:", "ja4:")
 BROAD_ACCOUNTS = 1_000
 #: time constant over which a suspect's score fades once its ticks score lower
 SUSPICION_TAU = 3 * DAY
+#: share of established accounts whose content may look like a key's group for its content
+#: to link it (`ContentReference.support`): the users of one app or one campus are many
+#: among all customers, a harvest set's accounts are not
+CONTENT_SUPPORT = 0.05
+#: account votes into a key's content between recomputations of its support
+SUPPORT_EVERY = 8
+#: how far along a content-linked key's departure from the population an account's own
+#: content must lie to be a member (`ContentReference.alignment`: 1 at the key's mean)
+MEMBER_ALIGNMENT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +119,7 @@ class LinkRule:
     min_share: float      # suspects / distinct accounts on the key
     min_owners: int       # owners sharing a group key (or a mean-judged one) that link them
     group_mean: float     # recent accounts' mean score that links a mean-judged key
+    content_effect: float  # content effect size (`ContentReference.judge`) that links one
     broad_score: float    # a suspect's or group member's score on popular infrastructure
                           # (BROAD_KINDS, or a key of over BROAD_ACCOUNTS accounts)
 
@@ -116,6 +138,8 @@ class Tick:
     org: str = ""        # the account's organisation, if the gateway names one
     provisional: bool = False  # scored by the rules before min_events: never a suspect
     harvest: float = 0.0       # `harvest_shape` of the account: what it takes, 0..1
+    content: tuple[float, ...] | list[float] = ()  # its content mean (`content`), if any
+    established: bool = False  # older than `ESTABLISHED_AGE` (or of unknown age)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # ipaddress parses slowly; an account's address repeats
@@ -172,9 +196,11 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
 def make_tick(ev: Event, state: AccountState, score: float,
               provisional: bool = False) -> Tick:
     """What an account's score tick tells the campaign layer: score, keys, cohort."""
-    new = ev.account_created is not None and ev.ts - ev.account_created < NEW_ACCOUNT_AGE
-    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state), new, ev.model,
-                ev.org_id or "", provisional, round(harvest_shape(state), 4))
+    age = None if ev.account_created is None else ev.ts - ev.account_created
+    return Tick(ev.account_id, ev.ts, score, state.n, tick_keys(ev, state),
+                age is not None and age < NEW_ACCOUNT_AGE, ev.model, ev.org_id or "",
+                provisional, round(harvest_shape(state), 4), state.emb,
+                age is None or age >= ESTABLISHED_AGE)
 
 
 @dataclass(slots=True)
@@ -188,7 +214,10 @@ class FingerprintAggregate:
     # account -> [score, events, ts]: suspects, or on a group key every account that ticked
     suspects: dict[str, list[float]] = field(default_factory=dict)
     owners: list[str] = field(default_factory=list)  # group keys: distinct owners (org or account)
-    # mean-judged keys: account -> [score, events, owner, harvest] of the latest RECENT_ACCOUNTS
+    # mean-judged keys: account -> [score, events, owner, harvest, alignment, voted] of the
+    # latest RECENT_ACCOUNTS (alignment: `ContentReference.alignment`, None without content
+    # or before the reference is ready; voted: its content is in `emb` since it last
+    # became recent)
     recent: dict[str, list[Any]] = field(default_factory=dict)
     new_ticks: int = 0                                      # ticks from new accounts
     linked: bool = False                                    # links accounts now
@@ -200,6 +229,10 @@ class FingerprintAggregate:
     models: dict[str, float] = field(default_factory=dict)  # model -> first seen on this key
     newest: float = 0.0             # EW share of ticks on the key's newest model
     burst: float = 0.0              # highest MIDAS burst score seen
+    emb: list[float] = field(default_factory=list)  # mean-judged keys: content mean of accounts
+    emb_n: int = 0                  # account votes folded into `emb`
+    support: float = -1.0           # `ContentReference.support` of `emb` (-1: not yet)
+    support_n: int = 0              # `emb_n` when `support` was computed
     off: int = -1                   # highest offset of the key's tick partition applied
 
     @classmethod
@@ -221,11 +254,12 @@ class FingerprintAggregate:
             distinct = self.distinct_accounts()
         return min(1.0, len(self.suspects) / max(distinct, float(len(self.suspects)), 1.0))
 
-    def stats(self, distinct: float | None = None,
-              mean: float | None = None) -> dict[str, float]:
+    def stats(self, distinct: float | None = None, mean: float | None = None,
+              content_effect: float | None = None) -> dict[str, float]:
         """What an analyst reads about a shared fingerprint (campaign evidence).
 
-        `distinct` and `mean` are the HLL estimate and `recent_mean`, if known.
+        `distinct` and `mean` are the HLL estimate and `recent_mean`, if known;
+        `content_effect` the key's content effect size, if judged.
         """
         if distinct is None:
             distinct = self.distinct_accounts()
@@ -244,6 +278,8 @@ class FingerprintAggregate:
             **({"distinct_owners": float(len(self.owners))} if self.owners else {}),
             **({"group_mean_score": round(mean, 3),
                 "group_harvest_shape": round(self.recent_harvest(), 3)} if self.recent else {}),
+            **({"content_effect": round(content_effect, 3),
+                "content_support": self.support} if content_effect is not None else {}),
         }
 
     def recent_mean(self) -> float:
@@ -300,14 +336,15 @@ class Link:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
-                     rule: LinkRule, burst: float = 0.0) -> Link | None:
+def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: LinkRule,
+                     burst: float = 0.0, reference: ContentReference | None = None) -> Link | None:
     """Fold one tick into a key's aggregate; return the link it creates, if any.
 
     When a key first qualifies it links all its members at once; afterwards
     each member links as its own ticks arrive, so the work per tick is bounded
     (by `RECENT_ACCOUNTS`) however large the campaign grows. `burst` is the key's MIDAS score
-    for this tick (see `distillguard.models.density`).
+    for this tick (see `distillguard.models.density`); `reference` the population's content
+    (see `distillguard.models.content`), which judges a mean-judged key's content.
     """
     if agg.ticks == 0:
         agg.first = agg.last = tick.ts
@@ -333,9 +370,18 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
             del agg.suspects[next(iter(agg.suspects))]
     else:
         agg.suspects.pop(tick.account, None)
+    entry: list[Any] | None = None
     if key.startswith(MEAN_KINDS):
-        agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency order
-        agg.recent[tick.account] = [round(score, 4), tick.events, owner, tick.harvest]
+        prev = agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency
+        voted = prev is not None and len(prev) > 5 and prev[5]
+        if tick.content:
+            if not voted:  # one vote per account while it stays recent: a busy one (a batch
+                voted = True  # pipeline) must not make the group's content its own
+                agg.emb_n += 1
+                agg.emb = running_mean(agg.emb, tick.content,
+                                       max(1.0 / KEY_TICKS, 1.0 / agg.emb_n))
+        entry = agg.recent[tick.account] = [round(score, 4), tick.events, owner, tick.harvest,
+                                            None, voted]
         if len(agg.recent) > RECENT_ACCOUNTS:
             del agg.recent[next(iter(agg.recent))]
     by_owners = group and len(agg.owners) >= rule.min_owners
@@ -345,30 +391,65 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick,
     by_mean = (len(agg.recent) >= rule.min_owners and mean >= rule.group_mean
                and agg.recent_owners() >= rule.min_owners
                and agg.recent_harvest() >= MEAN_HARVEST)
-    if not (by_owners or by_suspects or by_mean):
+    effect = _content_effect(agg, rule, reference)
+    align = None
+    if entry is not None and tick.content and reference is not None and reference.ready:
+        align = entry[4] = round(reference.alignment(tick.content, agg.emb), 3)
+    by_content = (effect is not None and effect >= rule.content_effect
+                  and agg.recent_owners() >= rule.min_owners
+                  and _content_support(agg, reference) <= CONTENT_SUPPORT)
+    if not (by_owners or by_suspects or by_mean or by_content):
         agg.linked = False
         return None
     strong = by_owners or by_suspects
     floor = max(rule.group_mean, mean) / 2 if by_mean else 1.0
-    if broad:
-        floor = max(floor, rule.broad_score)
+    least = rule.broad_score if broad else 0.0  # what any group member scores at least
+
+    def joins(entry_score: float, events: int, entry_align: float | None) -> bool:
+        """A recent account joins by the group's mean or by sharing its content."""
+        if events < MEAN_MEMBER_EVENTS or entry_score < least:
+            return False
+        return ((by_mean and entry_score >= floor) or (by_content and entry_align is not None
+                                                       and entry_align >= MEMBER_ALIGNMENT))
+
     if not agg.linked:  # it qualifies now: link every member at once
         agg.linked = True
         if strong:
             members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
         else:
             members = tuple((a, r[0], int(r[1])) for a, r in agg.recent.items()
-                            if r[0] >= floor and r[1] >= MEAN_MEMBER_EVENTS)
-        return Link(key, tick.ts, members, agg.stats(distinct, mean))
+                            if joins(r[0], r[1], r[4] if len(r) > 4 else None))
+        return Link(key, tick.ts, members, agg.stats(distinct, mean, effect))
     # afterwards the tick's own account, if it is a member: a group key links each account
-    # once, a suspect or a member by the group's mean relinks with its newer score
+    # once, a suspect or a member by the group's mean or content relinks with its newer score
     if strong and tick.account in agg.suspects:
         member = not (group and held is not None)
     else:
-        member = by_mean and score >= floor and tick.events >= MEAN_MEMBER_EVENTS
+        member = joins(score, tick.events, align)
     if not member:
         return None
-    return Link(key, tick.ts, ((tick.account, score, tick.events),), agg.stats(distinct, mean))
+    return Link(key, tick.ts, ((tick.account, score, tick.events),),
+                agg.stats(distinct, mean, effect))
+
+
+def _content_support(agg: FingerprintAggregate, reference: ContentReference | None) -> float:
+    """`ContentReference.support` of the key's content, recomputed every
+    `SUPPORT_EVERY` content ticks (it reads the whole sample)."""
+    if reference is not None and (agg.support < 0 or agg.emb_n - agg.support_n >= SUPPORT_EVERY):
+        agg.support, agg.support_n = round(reference.support(agg.emb), 3), agg.emb_n
+    return agg.support
+
+
+def _content_effect(agg: FingerprintAggregate, rule: LinkRule,
+                    reference: ContentReference | None) -> float | None:
+    """The key's content effect size, once its content and the reference can say (None
+    before: too few accounts with content, or the reference still warming up)."""
+    if reference is None or not reference.ready:
+        return None
+    accounts = sum(1 for r in agg.recent.values() if len(r) > 5 and r[5])
+    if accounts < rule.min_owners:
+        return None
+    return reference.judge(agg.emb, accounts)
 
 
 def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float) -> None:
@@ -406,12 +487,13 @@ def applied(record: dict[str, Any] | None, offset: int) -> bool:
 
 
 def fold(record: dict[str, Any] | None, key: str, tick: Tick, rule: LinkRule,
-         burst: float = 0.0, offset: int = -1) -> tuple[dict[str, Any], Link | None]:
+         burst: float = 0.0, offset: int = -1,
+         reference: ContentReference | None = None) -> tuple[dict[str, Any], Link | None]:
     """`update_aggregate` on a stored plain record: what a table-keeping caller needs.
 
     `offset` is the tick's position in its partition (see `applied`).
     """
     agg = FingerprintAggregate.from_dict(record) if record else FingerprintAggregate()
     agg.off = max(agg.off, offset)
-    link = update_aggregate(agg, key, tick, rule, burst)
+    link = update_aggregate(agg, key, tick, rule, burst, reference)
     return agg.as_dict(), link

@@ -18,7 +18,7 @@ from typing import Any
 from distillguard.models.accounts import Outcome
 from distillguard.models.config import DetectorConfig
 from distillguard.models.detector import Detector, Record
-from distillguard.models.events import Event, Rejection, parse_event
+from distillguard.models.events import Event, Rejection
 from distillguard.models.feedback import Feedback
 
 
@@ -84,7 +84,7 @@ def replay(lines: Iterable[bytes], config: DetectorConfig | None = None,
         line = line.rstrip(b"\r\n")
         if not line.strip():
             continue
-        parsed = parse_event(line)
+        parsed = backtest.detector.parse(line)
         if isinstance(parsed, Rejection):
             stats.rejected[parsed.reason] += 1
             continue

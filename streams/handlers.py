@@ -22,7 +22,8 @@ Each handler takes one fetched batch of one partition of one topic
 Nothing here imports the app: topics, tables and the partition count come in
 through `Wiring`, so the handlers run under Faust's test context, a real
 worker, or plain test doubles alike. Prompt text never reaches a handler
-(`distillguard.models.events.parse_event` drops it).
+(`distillguard.models.events.parse_event` drops it; `Detector.parse` holds a sample of
+its content in memory, `distillguard.models.content`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from faust.exceptions import ProducerSendError
 from faust.types import Message, TableT
 
 from distillguard.models.detector import Detector, Record
-from distillguard.models.events import Event, Rejection, parse_event
+from distillguard.models.events import Event, Rejection
 from distillguard.models.feedback import BAD_SIGNATURE, Feedback, check_signature, parse_feedback
 from distillguard.models.fingerprints import Link, Tick, applied
 from distillguard.streams import metrics
@@ -145,7 +146,7 @@ class Handlers:
         here: list[tuple[Event, Message]] = []
         direct = self.in_place(messages[0].topic)
         for msg in messages:
-            parsed = parse_event(msg.value)
+            parsed = self.detector.parse(msg.value)
             if isinstance(parsed, Rejection):
                 metrics.RECORDS.labels("rejected").inc()
                 await self.dead_letter(msg, msg.value, parsed)

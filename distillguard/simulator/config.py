@@ -96,6 +96,8 @@ FAMILIES: dict[str, str] = {
 
 #: where organic prompt text comes from
 TextSource = Literal["grammar", "corpus"]
+#: where the campaign families' harvesting requests come from (``SimConfig.campaign_text``)
+CampaignText = Literal["organic", "datasets"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,11 @@ class SimConfig:
     # family's own habit; 1: every account of the family pays with its own card)
     family_cards: int = 0
     lockstep_width: float = 4.0  # seconds within which a lockstep round's accounts send
+    # what the campaign families harvest with on corpus text: the organic pools (``organic``,
+    # the families' requests drawn like the users'), or harvest-set items (``datasets``:
+    # ``corpus.dataset_pool``; cover chat stays organic). On grammar text
+    # (``text="grammar"``) there is no corpus, and ``datasets`` behaves as ``organic``.
+    campaign_text: CampaignText = "organic"
 
     def __post_init__(self) -> None:
         if self.hydra_timing not in ("round_robin", "lockstep"):
@@ -157,6 +164,9 @@ class SimConfig:
             raise ValueError(f"unknown text {self.text!r}")
         if self.family is not None and self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}")
+        if self.campaign_text not in ("organic", "datasets"):
+            raise ValueError(f"unknown campaign_text {self.campaign_text!r} "
+                             "(expected 'organic' or 'datasets')")
         if self.family_cards < 0 or self.lockstep_width <= 0:
             raise ValueError("family_cards must be >= 0 and lockstep_width > 0")
         unknown = {name for name, _ in self.persona_mix} - set(ORGANIC_PERSONAS)
@@ -227,4 +237,37 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
     "loud_real": _on_corpus(loud_accounts=1),
     "pivot_real": _on_corpus(days=4.0, organic_accounts=1_500, pivot_accounts=1,
                              pivot_day=2.0),
+    # the same families harvesting with harvest-set items (``corpus.DATASET_SOURCES``:
+    # exercise descriptions, CRUXEval puzzles, AQuA and SVAMP word problems, StrategyQA
+    # questions, tau-bench briefs) instead of text drawn from the organic pools: what a
+    # content-distribution detector can tell apart; otherwise identical to their originals
+    "stealth_datasets": _on_corpus(family="stealth", hydra_accounts=200,
+                                   campaign_text="datasets"),
+    "stealth_small_cards_datasets": _on_corpus(family="stealth", hydra_accounts=200,
+                                               family_cards=6, campaign_text="datasets"),
+    "slow_drip_datasets": _on_corpus(family="slow_drip", hydra_accounts=250, days=8.0,
+                                     organic_accounts=1_500, campaign_text="datasets"),
+    "coding_agent_datasets": _on_corpus(family="coding_agent_imitation", hydra_accounts=60,
+                                        campaign_text="datasets"),
+    # datasets variants of the remaining families, added after the content rule was set:
+    # held out of its tuning; otherwise identical to their originals
+    "lockstep_datasets": _on_corpus(family="lockstep", hydra_accounts=150,
+                                    campaign_text="datasets"),
+    "meta_prompt_datasets": _on_corpus(family="meta_prompt", hydra_accounts=60,
+                                       campaign_text="datasets"),
+    "paraphrase_rewrite_datasets": _on_corpus(family="paraphrase_rewrite", hydra_accounts=200,
+                                              hydra_rate_per_day=40.0,
+                                              campaign_text="datasets"),
+    "cover_traffic_datasets": _on_corpus(family="cover_traffic", hydra_accounts=200,
+                                         hydra_rate_per_day=40.0, campaign_text="datasets"),
+    "disposable_datasets": _on_corpus(family="disposable", hydra_accounts=500,
+                                      campaign_text="datasets"),
+    "rotation_datasets": _on_corpus(family="rotation", hydra_accounts=250,
+                                    campaign_text="datasets"),
+    "lockstep_jitter_datasets": _on_corpus(family="lockstep", hydra_accounts=150,
+                                           lockstep_width=30.0, campaign_text="datasets"),
+    "lockstep_wide_datasets": _on_corpus(family="lockstep", hydra_accounts=150,
+                                         lockstep_width=15.0, campaign_text="datasets"),
+    "disposable_own_cards_datasets": _on_corpus(family="disposable", hydra_accounts=500,
+                                                family_cards=1, campaign_text="datasets"),
 }

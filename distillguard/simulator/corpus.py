@@ -6,6 +6,13 @@ math questions, MT-bench and Vicuna-bench questions, APIBench and function-calli
 requests, shell-task descriptions, assistant queries, role prompts), listed with their
 repository, commit, paths and licence in the corpora's ``manifest.json`` and ``README.md``.
 
+Some sources are different (``DATASET_SOURCES``): harvest sets, benchmark and training-set
+items sent as they stand (exercise descriptions, code-execution puzzles, word problems with
+answer choices, trivia questions, agent-task briefs), which is what a distillation pipeline
+sends and what no user types. The organic pools (``Corpus.by_category``, ``Corpus.pool``,
+``pick``, ``plain_pool``) never contain them; ``dataset_pool`` is where the campaign families
+draw them from (``SimConfig.campaign_text="datasets"``).
+
 The files are gzip JSON lines, one per source, found in this order: the directory named by
 ``DISTILLGUARD_CORPORA``; the package's ``corpora/`` data. They are not in the repository
 (see ``corpora/README.md``): ``corpora/build.py`` builds them from local copies of the
@@ -35,6 +42,9 @@ from distillguard.simulator.sampling import _pick
 CATEGORIES = ("coding", "agentic", "math", "writing", "chat")
 #: environment variable naming a directory that holds the corpora
 ENV_DIR = "DISTILLGUARD_CORPORA"
+#: harvest-set sources (campaign-only): kept out of every organic pool
+DATASET_SOURCES = frozenset({"exercism", "cruxeval", "aqua_rat", "svamp", "strategyqa",
+                             "tau_bench", "tau2_bench"})
 #: the gateway ``task`` label of each category's requests
 TASK_OF = {"coding": "coding", "agentic": "agentic", "math": "reasoning",
            "writing": "writing", "chat": "chat"}
@@ -63,25 +73,31 @@ class Corpus:
 
     prompts: tuple[Prompt, ...]  # every record of every source, in file order
     manifest: dict = field(compare=False)  # ``manifest.json``: sources, licences, counts
+    # the organic pools: every record but those of ``DATASET_SOURCES``, by category
     by_category: dict[str, tuple[Prompt, ...]] = field(init=False, compare=False)
+    # the records of ``DATASET_SOURCES``, by category (what campaigns harvest with)
+    datasets: dict[str, tuple[Prompt, ...]] = field(init=False, compare=False)
     by_source: dict[str, tuple[Prompt, ...]] = field(init=False, compare=False)
     # the benchmarks' second turns: generic follow-ups to any conversation
     followups: tuple[str, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         cats: dict[str, list[Prompt]] = {c: [] for c in CATEGORIES}
+        sets: dict[str, list[Prompt]] = {c: [] for c in CATEGORIES}
         srcs: dict[str, list[Prompt]] = {}
         for p in self.prompts:
-            cats[p.category].append(p)
+            (sets if p.source in DATASET_SOURCES else cats)[p.category].append(p)
             srcs.setdefault(p.source, []).append(p)
         object.__setattr__(self, "by_category", {k: tuple(v) for k, v in cats.items()})
+        object.__setattr__(self, "datasets", {k: tuple(v) for k, v in sets.items()})
         object.__setattr__(self, "by_source", {k: tuple(v) for k, v in srcs.items()})
         object.__setattr__(self, "followups", tuple(
             f for p in self.prompts if p.source in ("mt_bench", "vicuna_bench")
             for f in p.followups))
 
     def pool(self, category: str, sources: Iterable[str] | None = None) -> tuple[Prompt, ...]:
-        """The prompts of one category, optionally only those of the named sources."""
+        """The organic prompts of one category, optionally only those of the named sources
+        (never a record of ``DATASET_SOURCES``)."""
         pool = self.by_category[category]
         if sources is None:
             return pool
@@ -141,15 +157,27 @@ def load() -> Corpus:
 
 
 def pick(rng: random.Random, category: str) -> Prompt:
-    """One prompt of ``category``, drawn with ``rng``."""
+    """One organic prompt of ``category``, drawn with ``rng``."""
     return _pick(rng, load().by_category[category])
 
 
 @cache
 def plain_pool(category: str) -> tuple[Prompt, ...]:
-    """The prompts of ``category`` that use none of the chain-of-thought phrases the
+    """The organic prompts of ``category`` that use none of the chain-of-thought phrases the
     detector documents (what an operator who read its documentation sends)."""
     from distillguard.models.text_signals import elicits_chain_of_thought
 
     return tuple(p for p in load().by_category[category]
                  if not elicits_chain_of_thought(p.text))
+
+
+@cache
+def dataset_pool(category: str) -> tuple[Prompt, ...]:
+    """The harvest-set records (``DATASET_SOURCES``) of ``category`` that use none of the
+    chain-of-thought phrases: what a campaign harvesting datasets sends. A category the
+    harvest sets do not cover (``writing``) falls back to ``plain_pool``."""
+    from distillguard.models.text_signals import elicits_chain_of_thought
+
+    pool = tuple(p for p in load().datasets[category]
+                 if not elicits_chain_of_thought(p.text))
+    return pool or plain_pool(category)

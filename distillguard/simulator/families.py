@@ -71,12 +71,17 @@ def _category(rng: random.Random, mix: str) -> str:
     return rng.choices(names, weights)[0]
 
 
-def _prompt(cfg: SimConfig, rng: random.Random, cat: str, plain: bool = False) -> corpus.Prompt:
+def _prompt(cfg: SimConfig, rng: random.Random, cat: str, plain: bool = False,
+            cover: bool = False) -> corpus.Prompt:
     """A request of category ``cat``: from the corpora, or (``text="grammar"``) the grammar,
     which lets the families run where the corpora are not installed (tests, CI). Grammar
     requests never ask for reasoning themselves (dataset requests almost never do): a
-    family adds its own asks."""
+    family adds its own asks. With ``campaign_text="datasets"`` a harvesting request is a
+    harvest-set item (``corpus.dataset_pool``, never chain-of-thought phrased);
+    ``cover`` requests (organic-looking chat) stay in the organic pools."""
     if cfg.text == "corpus":
+        if cfg.campaign_text == "datasets" and not cover:
+            return _pick(rng, corpus.dataset_pool(cat))
         return _pick(rng, corpus.plain_pool(cat)) if plain else corpus.pick(rng, cat)
     while True:
         text = GRAMMAR.expand(rng, GRAMMAR_SYMBOL[cat])
@@ -87,7 +92,7 @@ def _prompt(cfg: SimConfig, rng: random.Random, cat: str, plain: bool = False) -
 def _ask(cfg: SimConfig, rng: random.Random, mix: str,
          plain: bool = False) -> tuple[str, corpus.Prompt]:
     cat = _category(rng, mix)
-    return corpus.TASK_OF[cat], _prompt(cfg, rng, cat, plain)
+    return corpus.TASK_OF[cat], _prompt(cfg, rng, cat, plain, cover=mix == "cover")
 
 
 def _send(cfg: SimConfig, acct: Account, rng: random.Random, ts: float, prompt: str,

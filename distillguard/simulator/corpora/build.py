@@ -13,13 +13,21 @@ Usage::
 ``--mirror`` holds one bare git directory per repository, ``OWNER+NAME/repo``. The records
 are ``{"id", "category", "text"}`` plus, where the source has them, ``followups`` (later
 user turns of the same conversation), ``tools`` (function definitions offered) and
-``label`` (the source's own category or intent).
+``label`` (the source's own category or intent). A path may be a pattern (``*`` within one
+path segment), matched against the files of the pinned commit.
+
+The sources after ``awesome_prompts`` (``DATASET_SOURCES``) are harvest sets: benchmark and
+training-set items (task descriptions, word problems, trivia questions, agent-task
+instructions) as a distillation pipeline sends them, which no user types. The simulator keeps
+them out of its organic pools; only campaigns draw from them.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -37,6 +45,27 @@ CATEGORIES = ("coding", "agentic", "math", "writing", "chat")
 Record = dict[str, object]
 
 
+class _Git:
+    """Reads files of one commit of a bare mirror: ``show(path)`` is the file's bytes,
+    ``show.glob(pattern)`` the sorted paths matching ``pattern`` (``*`` within a segment)."""
+
+    def __init__(self, git_dir: Path, commit: str) -> None:
+        self.git_dir, self.commit = git_dir, commit
+
+    def _git(self, *args: str) -> bytes:
+        return subprocess.run(["git", f"--git-dir={self.git_dir}", *args], check=True,
+                              capture_output=True).stdout
+
+    def __call__(self, path: str) -> bytes:
+        return self._git("show", f"{self.commit}:{path}")
+
+    def glob(self, pattern: str) -> list[str]:
+        names = self._git("ls-tree", "-r", "--name-only", "-z", self.commit).decode("utf-8")
+        depth = pattern.count("/")
+        return sorted(n for n in names.split("\0") if n and n.count("/") == depth
+                      and fnmatch.fnmatchcase(n, pattern))
+
+
 @dataclass(frozen=True)
 class Source:
     """One public source: where it lives, under which licence, and how it is read."""
@@ -48,7 +77,7 @@ class Source:
     licence: str  # SPDX id of the licence of the data
     licence_path: str  # the licence file in the repository
     drawn: str  # how the sample was drawn
-    read: Callable[[Source, Callable[[str], bytes]], Iterator[Record]]
+    read: Callable[[Source, _Git], Iterator[Record]]
 
 
 def _clean(text: str) -> str:
@@ -141,6 +170,142 @@ def _awesome(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
                "label": row["act"].strip()}
 
 
+#: the most characters kept of an exercise's instructions (whole paragraphs, the first one
+#: cut at a line break if it alone is longer)
+EXERCISM_MAX_CHARS = 1_500
+
+
+def _markdown_task(raw: str) -> str:
+    """An exercise's instructions as a harvester sends them: markdown kept, the document
+    heading (``# Instructions``, ``# Description``) dropped, whole paragraphs up to
+    ``EXERCISM_MAX_CHARS``."""
+    lines = [line.rstrip() for line in raw.replace("\r\n", "\n").split("\n")]
+    while lines and (not lines[0] or lines[0].startswith("# ")):
+        lines.pop(0)
+    paras = [p.strip("\n") for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
+    text = ""
+    for para in paras:
+        joined = f"{text}\n\n{para}" if text else para
+        if len(joined) > EXERCISM_MAX_CHARS:
+            if not text:  # a first paragraph over the cap: its first lines that fit
+                kept = []
+                for line in para.split("\n"):
+                    if len("\n".join([*kept, line])) > EXERCISM_MAX_CHARS:
+                        break
+                    kept.append(line)
+                text = "\n".join(kept) or para[:EXERCISM_MAX_CHARS]
+            break
+        text = joined
+    return text.strip()
+
+
+def _exercism(src: Source, show: _Git) -> Iterator[Record]:
+    """Each live exercise's ``instructions.md``, else its ``description.md`` (exercises
+    marked ``.deprecated`` skipped); label = the exercise's slug."""
+    instructions, description, deprecated = (
+        {p.split("/")[1]: p for p in show.glob(pattern)} for pattern in src.paths)
+    for slug in sorted(set(instructions) | set(description)):
+        if slug in deprecated:
+            continue
+        path = instructions.get(slug) or description[slug]
+        yield {"id": slug, "category": "coding",
+               "text": _markdown_task(show(path).decode("utf-8")), "label": slug}
+
+
+#: CRUXEval's task statements (its ``prompts.py``, direct output and input prediction, the
+#: few-shot examples left out): the instruction a harvest of the benchmark sends
+CRUX_OUTPUT = ("You are given a Python function and an assertion containing an input to the "
+               "function. Complete the assertion with a literal (no unsimplified expressions, "
+               "no function calls) containing the output when executing the provided code on "
+               "the given input, even if the function is incorrect or incomplete.")
+CRUX_INPUT = ("You will be given a function f and an output in the form f(??) == output. Find "
+              "any input such that executing f on the input leads to the given output. There "
+              "may be multiple answers, but you should only output one.")
+
+
+def _cruxeval(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
+    """Every CRUXEval sample twice: output prediction, then input prediction; the code as
+    written (indentation kept); label = ``output`` or ``input``."""
+    rows = list(_jsonl(show(src.paths[0])))
+    for row in rows:
+        code = row["code"].strip("\n")
+        yield {"id": f"{row['id']}-output", "category": "coding", "label": "output",
+               "text": f"{CRUX_OUTPUT}\n\n```python\n{code}\nassert f({row['input']}) == ??\n```"}
+    for row in rows:
+        code = row["code"].strip("\n")
+        yield {"id": f"{row['id']}-input", "category": "coding", "label": "input",
+               "text": f"{CRUX_INPUT}\n\n```python\n{code}\nassert f(??) == {row['output']}\n```"}
+
+
+def _aqua(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
+    """Each AQuA-RAT question with its five options on one line (rationale and answer
+    dropped); label = the split."""
+    for path in src.paths:
+        split = path.split(".")[0]
+        for i, row in enumerate(_jsonl(show(path))):
+            options = " ".join(_clean(o) for o in row["options"])
+            yield {"id": f"{split}-{i}", "category": "math", "label": split,
+                   "text": f"{_clean(row['question'])}\nAnswer Choices: {options}"}
+
+
+def _svamp(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
+    """Each SVAMP problem: its Body, then its Question; label = its Type."""
+    for row in json.loads(show(src.paths[0])):
+        body = _clean(row["Body"])
+        sep = " " if body.endswith((".", "?", "!")) else ". "
+        yield {"id": row["ID"], "category": "math", "label": row["Type"],
+               "text": f"{body}{sep}{_clean(row['Question'])}"}
+
+
+def _strategyqa(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
+    """Each StrategyQA question (answer, facts and decomposition dropped); label = split."""
+    for path in src.paths:
+        split = path.rsplit("/", 1)[1].split(".")[0]
+        for row in json.loads(show(path)):
+            yield {"id": row["qid"], "category": "chat", "text": _clean(row["question"]),
+                   "label": split}
+
+
+def _task_instructions(source: str) -> Iterator[str]:
+    """The ``instruction`` strings of a tau-bench task file, read from its syntax tree
+    (``Task(instruction=...)``); the file is parsed, never executed."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if (kw.arg == "instruction" and isinstance(kw.value, ast.Constant)
+                        and isinstance(kw.value.value, str)):
+                    yield kw.value.value
+
+
+def _tau_bench(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
+    """Every task's user instruction (the brief tau-bench's simulated customer acts on);
+    label = the domain (``airline``, ``retail``)."""
+    for path in src.paths:
+        domain, stem = path.split("/")[-2], path.rsplit("/", 1)[1].removesuffix(".py")
+        for i, text in enumerate(_task_instructions(show(path).decode("utf-8"))):
+            yield {"id": f"{domain}-{stem}-{i}", "category": "agentic", "text": _clean(text),
+                   "label": domain}
+
+
+#: the parts of a tau2-bench structured user brief, in the order they are joined
+TAU2_PARTS = ("reason_for_call", "known_info", "unknown_info", "task_instructions")
+
+
+def _tau2_bench(src: Source, show: Callable[[str], bytes]) -> Iterator[Record]:
+    """Every task's user instructions: a plain brief as written, a structured one as its
+    reason for the call, known and unknown information and task instructions, a blank line
+    between; label = the domain."""
+    for path in src.paths:
+        domain = path.split("/")[-2]
+        for row in json.loads(show(path)):
+            brief = row["user_scenario"]["instructions"]
+            if isinstance(brief, dict):
+                brief = "\n\n".join(str(brief[k]).strip() for k in TAU2_PARTS if brief.get(k))
+            text = "\n".join(_clean(line) for line in brief.strip().split("\n"))
+            yield {"id": f"{domain}-{row['id']}", "category": "agentic",
+                   "text": re.sub(r"\n{3,}", "\n\n", text), "label": domain}
+
+
 #: every source of the corpora, in the order they are written
 SOURCES = (
     Source("gsm8k", "openai/grade-school-math", "3101c7d5072418e28b9008a6636bde82a006892c",
@@ -179,6 +344,46 @@ SOURCES = (
     Source("awesome_prompts", "f/awesome-chatgpt-prompts",
            "12468c363fd111361898b0e4a2b02483078f2ce9", ("prompts.csv",), "CC0-1.0", "LICENSE",
            "every prompt of prompts.csv as of 2024-01-07", _awesome),
+    # harvest sets (``DATASET_SOURCES``): only the campaigns draw from these
+    Source("exercism", "exercism/problem-specifications",
+           "03f83310ed0547b902d211a05d23b3d74661df02",
+           ("exercises/*/instructions.md", "exercises/*/description.md",
+            "exercises/*/.deprecated"), "MIT", "LICENSE",
+           ("every live exercise's instructions.md (else description.md), document heading "
+            f"dropped, whole paragraphs up to {EXERCISM_MAX_CHARS} characters; deprecated "
+            "exercises skipped; label = slug"), _exercism),
+    Source("cruxeval", "facebookresearch/cruxeval", "190faf16d175b5847b0af05d937872b1fb395942",
+           ("data/cruxeval.jsonl",), "MIT", "LICENSE",
+           ("every sample twice: output prediction and input prediction, each with the task "
+            "statement of CRUXEval's direct prompts (prompts.py, no few-shot examples); "
+            "label = output or input"), _cruxeval),
+    Source("aqua_rat", "deepmind/AQuA", "26b64ed1f22208c6742f47df547dfd65088ec30d",
+           ("dev.json", "test.json"), "Apache-2.0", "LICENSE",
+           ("every question of the dev and test splits with its five answer choices "
+            "(rationales and answers dropped; train.json is not in the mirror); label = split"),
+           _aqua),
+    Source("svamp", "arkilpatel/SVAMP", "689d7ccac74b9983a2ac7cc3b264f441b99e7c53",
+           ("SVAMP.json",), "MIT", "LICENSE",
+           "all 1,000 problems, Body then Question (equation and answer dropped); label = Type",
+           _svamp),
+    Source("strategyqa", "eladsegal/strategyqa", "1ba1e97452e189569357876f2854b01357ffbe37",
+           ("data/strategyqa/train.json", "data/strategyqa/dev.json"), "MIT", "LICENSE",
+           "every question of the train and dev splits (answers and evidence dropped)",
+           _strategyqa),
+    Source("tau_bench", "sierra-research/tau-bench", "59a200c6d575d595120f1cb70fea53cef0632f6b",
+           tuple(f"tau_bench/envs/{f}.py" for f in (
+               "airline/tasks", "airline/tasks_test", "retail/tasks", "retail/tasks_dev",
+               "retail/tasks_test", "retail/tasks_train")), "MIT", "LICENSE",
+           ("every task's user instruction, read from the Python source's syntax tree "
+            "(Task(instruction=...); never executed); label = domain"), _tau_bench),
+    Source("tau2_bench", "sierra-research/tau2-bench", "a2c024725189473d2d7cea3a5cfdbcc67478e41f",
+           tuple(f"data/tau2/domains/{d}.json" for d in (
+               "airline/tasks", "retail/tasks", "banking_knowledge/tasks", "mock/tasks",
+               "telecom/tasks_small")), "MIT", "LICENSE",
+           ("every task's user instructions (a structured brief: reason for the call, known "
+            "and unknown information, task instructions, a blank line between); label = "
+            "domain; telecom from tasks_small.json (its full task file is not in the mirror)"),
+           _tau2_bench),
 )
 
 #: sources an independent evaluation uses: none of their text may enter the corpora
@@ -187,14 +392,8 @@ FORBIDDEN = ("arena-hard-auto", "natural-questions", "hh-rlhf", "codealpaca", "g
              "magicoder", "toolbench", "human-eval", "humaneval", "mbpp")
 
 
-def _shower(mirror: Path, src: Source) -> Callable[[str], bytes]:
-    git_dir = mirror / src.repo.replace("/", "+") / "repo"
-
-    def show(path: str) -> bytes:
-        return subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{src.commit}:{path}"],
-                              check=True, capture_output=True).stdout
-
-    return show
+def _shower(mirror: Path, src: Source) -> _Git:
+    return _Git(mirror / src.repo.replace("/", "+") / "repo", src.commit)
 
 
 def build(mirror: Path, out: Path) -> dict:

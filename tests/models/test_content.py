@@ -1,0 +1,138 @@
+"""Content as a distribution: embeddings, the private sample, the reference and the rule.
+
+A group whose prompts come from text no established customer sends links by its content,
+however quiet each account is; a group of one common kind of customer, far from the
+population's mean as it may be, does not, and neither do organic bystanders on a key a
+campaign dominates. Text comes from the simulator's grammar (no corpora needed): the
+population writes chat, coding, maths, writing and support requests, the campaign only
+recipe questions, which no organic account here asks.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from distillguard.models import content
+from distillguard.models.config import DetectorConfig
+from distillguard.models.events import parse_event
+from distillguard.models.fingerprints import FingerprintAggregate, Tick, update_aggregate
+from distillguard.simulator.grammar import GRAMMAR
+
+RULE = DetectorConfig().link_rule()
+ORGANIC_KINDS = ("chat", "coding_q", "reasoning", "writing", "app_support")
+CAMPAIGN_KIND = "app_recipes"
+
+
+def account_vector(rng: random.Random, symbol: str, prompts: int = 20) -> list[float]:
+    """An account's content mean: its chunks folded as the account state folds them."""
+    model = content.embedder()
+    assert model is not None
+    mean: list[float] = []
+    chunks = 0
+    for _ in range(prompts // content.CHUNK):
+        feats = [model.features(GRAMMAR.expand(rng, symbol)) for _ in range(content.CHUNK)]
+        chunk = np.mean([f for f in feats if f is not None], axis=0).round(4).tolist()
+        mean, chunks = content.fold_chunk(mean, chunks, chunk)
+    return mean
+
+
+@pytest.fixture(scope="module")
+def reference() -> content.ContentReference:
+    """A reference of 600 established accounts, 120 of each organic kind."""
+    rng = random.Random(1)
+    ref = content.ContentReference()
+    for i in range(600):
+        ref.update(f"org{i}", account_vector(rng, ORGANIC_KINDS[i % len(ORGANIC_KINDS)]))
+    assert ref.ready
+    return ref
+
+
+def test_features_are_unit_length_and_deterministic() -> None:
+    model = content.embedder()
+    assert model is not None
+    a = model.features("How do I reverse a linked list in Python?")
+    assert a is not None and a.shape == (2 * content.FREQUENCIES,)
+    assert abs(float(a @ a) - 1.0) < 1e-5
+    assert np.array_equal(a, model.features("How do I reverse a linked list in Python?"))
+    assert model.features("") is None
+
+
+def test_a_prompt_leaves_the_sampler_only_inside_a_mean_of_chunk_prompts() -> None:
+    sampler = content.ContentSampler()
+    ids = [f"ev{i}" for i in range(200) if content.sampled(f"ev{i}")]
+    unsampled = next(f"ev{i}" for i in range(200) if not content.sampled(f"ev{i}"))
+    assert sampler.chunk("a", unsampled, "never embedded") is None
+    texts = [f"question number {i} about sorting arrays" for i in range(content.CHUNK)]
+    got = [sampler.chunk("a", ev, t) for ev, t in zip(ids, texts, strict=False)]
+    assert got[:-1] == [None] * (content.CHUNK - 1)
+    model = content.embedder()
+    assert model is not None
+    expected = np.mean([model.features(t) for t in texts], axis=0)
+    assert got[-1] is not None and np.allclose(got[-1], expected, atol=1e-4)
+
+
+def test_parsed_events_carry_only_chunk_means() -> None:
+    sampler = content.ContentSampler()
+    carried = []
+    for i in range(60):
+        raw = (b'{"event_id": "e%d", "ts": 1700000000, "account_id": "acct-1", "model": "m", '
+               b'"input_tokens": 12, "output_tokens": 90, "prompt": "Sort list %d in Go"}'
+               % (i, i))
+        ev = parse_event(raw, sampler)
+        if ev.content is not None:  # type: ignore[union-attr]
+            carried.append(i)
+    sampled = [i for i in range(60) if content.sampled(f"e{i}")]
+    assert carried == sampled[content.CHUNK - 1::content.CHUNK]
+
+
+def link_members(ticks: list[Tick], key: str, ref: content.ContentReference) -> set[str]:
+    agg = FingerprintAggregate()
+    named: set[str] = set()
+    for tick in ticks:
+        link = update_aggregate(agg, key, tick, RULE, reference=ref)
+        if link is not None:
+            named.update(a for a, _, _ in link.accounts)
+    return named
+
+
+def quiet_ticks(vectors: dict[str, list[float]], key: str, rounds: int = 3) -> list[Tick]:
+    """Ticks of quiet accounts (score 0.02, no harvesting shape), round after round."""
+    return [Tick(a, 1000.0 * r + i, 0.02, 20 + 10 * r, (key,), True, content=v)
+            for r in range(rounds) for i, (a, v) in enumerate(vectors.items())]
+
+
+def test_a_harvest_sets_group_links_by_content_alone(
+        reference: content.ContentReference) -> None:
+    rng = random.Random(2)
+    campaign = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(10)}
+    assert link_members(quiet_ticks(campaign, "hdr:prepaid"), "hdr:prepaid",
+                        reference) == set(campaign)
+
+
+@pytest.mark.parametrize("kind", ORGANIC_KINDS)
+def test_a_group_of_one_common_kind_of_customer_does_not(
+        reference: content.ContentReference, kind: str) -> None:
+    rng = random.Random(3)
+    group = {f"{kind}{i}": account_vector(rng, kind) for i in range(12)}
+    assert link_members(quiet_ticks(group, "sys:app"), "sys:app", reference) == set()
+
+
+def test_bystanders_on_a_campaigns_cohort_are_not_named(
+        reference: content.ContentReference) -> None:
+    rng = random.Random(4)
+    campaign = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(20)}
+    bystanders = {f"o{i}": account_vector(rng, ORGANIC_KINDS[i % 5]) for i in range(10)}
+    named = link_members(quiet_ticks({**campaign, **bystanders}, "cohort:20450"),
+                         "cohort:20450", reference)
+    assert named == set(campaign)
+
+
+def test_nothing_is_judged_before_the_reference_is_ready() -> None:
+    rng = random.Random(5)
+    campaign = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(10)}
+    cold = content.ContentReference()
+    assert not cold.ready
+    assert link_members(quiet_ticks(campaign, "hdr:prepaid"), "hdr:prepaid", cold) == set()
