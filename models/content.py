@@ -77,7 +77,7 @@ VectorIn = Sequence[float]
 
 
 class Embedder:
-    """WordLlama token embeddings, mean-pooled, mapped to random Fourier features."""
+    """WordLlama token embeddings, pooled, mapped to random Fourier features."""
 
     def __init__(self) -> None:
         import wordllama
@@ -126,8 +126,8 @@ class Embedder:
         ids = self._ids(text[:MAX_CHARS])
         if not ids:
             return None
-        pooled = self._table[ids].mean(axis=0)
-        norm = float(np.linalg.norm(pooled))
+        pooled = np.take(self._table, ids, axis=0).sum(axis=0)  # the mean, up to its scale
+        norm = math.sqrt(float(pooled @ pooled))
         if norm == 0.0:
             return None
         proj = self._freq @ (pooled / norm)
