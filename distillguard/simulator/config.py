@@ -7,7 +7,7 @@ benchmark names a scenario instead of shipping its events.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from distillguard.models.events import DAY
@@ -237,37 +237,16 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
     "loud_real": _on_corpus(loud_accounts=1),
     "pivot_real": _on_corpus(days=4.0, organic_accounts=1_500, pivot_accounts=1,
                              pivot_day=2.0),
-    # the same families harvesting with harvest-set items (``corpus.DATASET_SOURCES``:
-    # exercise descriptions, CRUXEval puzzles, AQuA and SVAMP word problems, StrategyQA
-    # questions, tau-bench briefs) instead of text drawn from the organic pools: what a
-    # content-distribution detector can tell apart; otherwise identical to their originals
-    "stealth_datasets": _on_corpus(family="stealth", hydra_accounts=200,
-                                   campaign_text="datasets"),
-    "stealth_small_cards_datasets": _on_corpus(family="stealth", hydra_accounts=200,
-                                               family_cards=6, campaign_text="datasets"),
-    "slow_drip_datasets": _on_corpus(family="slow_drip", hydra_accounts=250, days=8.0,
-                                     organic_accounts=1_500, campaign_text="datasets"),
-    "coding_agent_datasets": _on_corpus(family="coding_agent_imitation", hydra_accounts=60,
-                                        campaign_text="datasets"),
-    # datasets variants of the remaining families, added after the content rule was set:
-    # held out of its tuning; otherwise identical to their originals
-    "lockstep_datasets": _on_corpus(family="lockstep", hydra_accounts=150,
-                                    campaign_text="datasets"),
-    "meta_prompt_datasets": _on_corpus(family="meta_prompt", hydra_accounts=60,
-                                       campaign_text="datasets"),
-    "paraphrase_rewrite_datasets": _on_corpus(family="paraphrase_rewrite", hydra_accounts=200,
-                                              hydra_rate_per_day=40.0,
-                                              campaign_text="datasets"),
-    "cover_traffic_datasets": _on_corpus(family="cover_traffic", hydra_accounts=200,
-                                         hydra_rate_per_day=40.0, campaign_text="datasets"),
-    "disposable_datasets": _on_corpus(family="disposable", hydra_accounts=500,
-                                      campaign_text="datasets"),
-    "rotation_datasets": _on_corpus(family="rotation", hydra_accounts=250,
-                                    campaign_text="datasets"),
-    "lockstep_jitter_datasets": _on_corpus(family="lockstep", hydra_accounts=150,
-                                           lockstep_width=30.0, campaign_text="datasets"),
-    "lockstep_wide_datasets": _on_corpus(family="lockstep", hydra_accounts=150,
-                                         lockstep_width=15.0, campaign_text="datasets"),
-    "disposable_own_cards_datasets": _on_corpus(family="disposable", hydra_accounts=500,
-                                                family_cards=1, campaign_text="datasets"),
 }
+#: the same families harvesting with harvest-set items (``corpus.DATASET_SOURCES``:
+#: exercise descriptions, CRUXEval puzzles, AQuA and SVAMP word problems, StrategyQA
+#: questions, tau-bench briefs) instead of text drawn from the organic pools: what a
+#: content-distribution detector can tell apart; otherwise identical to their originals.
+#: The content rule's bars were set looking at the first four; the others were added after
+#: and are held out of its tuning
+DATASETS_OF = ("stealth", "stealth_small_cards", "slow_drip", "coding_agent_imitation",
+               "lockstep", "meta_prompt", "paraphrase_rewrite", "cover_traffic", "disposable",
+               "rotation", "lockstep_jitter", "lockstep_wide", "disposable_own_cards")
+CORPUS_SCENARIOS.update({
+    ("coding_agent" if name == "coding_agent_imitation" else name) + "_datasets":
+        replace(CORPUS_SCENARIOS[name], campaign_text="datasets") for name in DATASETS_OF})
