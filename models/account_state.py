@@ -101,7 +101,7 @@ class AccountState:
     fb_ids: list[int] = field(default_factory=list)  # recent feedback digests, newest last
     tsig: list[int] = field(default_factory=new_signature)  # MinHash of active time buckets
     tsig_sent: list[int] = field(default_factory=list)  # 16-bit digests of the bands last sent
-    emb: list[float] = field(default_factory=list)  # content mean of recent chunks (`content`)
+    emb: str = ""              # content mean of recent chunks (`content.pack`; "" for none)
     emb_n: int = 0             # content chunks folded
 
     @classmethod

@@ -25,12 +25,12 @@ is stored or sent.
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +67,25 @@ REFERENCE_WARMUP = 500
 SAMPLE_ACCOUNTS = 256
 #: sampled accounts the reference needs before any key is judged by it
 SAMPLE_WARMUP = 64
-#: decimals kept of a content mean in records and ticks
-DECIMALS = 4
+#: a content mean as records, events and ticks hold it: base64 of its 64 numbers as
+#: little-endian float16 (172 characters; "" for none). Its numbers lie within
+#: +-1/sqrt(FREQUENCIES), where float16 keeps about 1e-4: a record stays small in memory
+#: and on the changelog, as a list of 64 floats would not (about 2 KiB in a table)
+Packed = str
+_HALF = np.dtype("<f2")
 
-#: a content mean as records and ticks hold it
-Vector = list[float]
-#: any content vector a caller passes in (a tick's may be a tuple)
-VectorIn = Sequence[float]
+
+def pack(v: np.ndarray) -> Packed:
+    """A content vector as records hold it."""
+    return base64.b64encode(v.astype(_HALF).tobytes()).decode()
+
+
+@lru_cache(maxsize=8192)  # a key's mean is read at every fold until it changes
+def unpack(packed: Packed) -> np.ndarray:
+    """The vector of a packed content mean (read-only; shared between callers)."""
+    v = np.frombuffer(base64.b64decode(packed), dtype=_HALF).astype(np.float64)
+    v.flags.writeable = False
+    return v
 
 
 class Embedder:
@@ -155,7 +167,7 @@ class ContentSampler:
     def __init__(self) -> None:
         self._pending: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()
 
-    def chunk(self, account: str, event_id: str, prompt: str) -> Vector | None:
+    def chunk(self, account: str, event_id: str, prompt: str) -> Packed | None:
         """Take one prompt; the mean of the account's last `CHUNK` sampled ones when full."""
         if not sampled(event_id):
             return None
@@ -172,18 +184,18 @@ class ContentSampler:
             if len(self._pending) > PENDING_ACCOUNTS:
                 self._pending.popitem(last=False)
             return None
-        return (total / count).round(DECIMALS).tolist()
+        return pack(total / count)
 
 
-def running_mean(mean: Vector, x: VectorIn, weight: float) -> Vector:
+def running_mean(mean: Packed, x: Packed, weight: float) -> Packed:
     """`mean` moved `weight` of the way to `x` (x itself for an empty mean)."""
     if not mean:
-        return list(x)
-    m = np.asarray(mean)
-    return (m + weight * (np.asarray(x) - m)).round(DECIMALS).tolist()
+        return x
+    m = unpack(mean)
+    return pack(m + weight * (unpack(x) - m))
 
 
-def fold_chunk(mean: Vector, chunks: int, chunk: VectorIn) -> tuple[Vector, int]:
+def fold_chunk(mean: Packed, chunks: int, chunk: Packed) -> tuple[Packed, int]:
     """An account's content mean and chunk count after one more chunk."""
     chunks += 1
     return running_mean(mean, chunk, max(1.0 / ACCOUNT_CHUNKS, 1.0 / chunks)), chunks
@@ -221,9 +233,9 @@ class ContentReference:
         return (self.ticks >= REFERENCE_WARMUP and self.spread > 0.0
                 and self._filled >= SAMPLE_WARMUP)
 
-    def update(self, account: str, x: VectorIn) -> None:
+    def update(self, account: str, x: Packed) -> None:
         """One established account's tick vector into the reference."""
-        v = np.asarray(x)
+        v = unpack(x)
         self.ticks += 1
         a = max(1.0 / REFERENCE_TICKS, 1.0 / self.ticks)
         dist = float(np.dot(v - self.mean, v - self.mean)) if self.ticks > 1 else 0.0
@@ -238,27 +250,27 @@ class ContentReference:
             self._owner[slot] = (h, account)
             self._sample[slot] = v
 
-    def judge(self, key_mean: VectorIn, accounts: int) -> float:
+    def judge(self, key_mean: Packed, accounts: int) -> float:
         """A key's effect size: its mean's squared distance from the population's, in units
         of one account's spread, less what `accounts` independent accounts give by chance
         (1/accounts)."""
-        d = np.asarray(key_mean) - self.mean
+        d = unpack(key_mean) - self.mean
         return float(np.dot(d, d)) / self.spread - 1.0 / max(accounts, 1)
 
-    def support(self, key_mean: VectorIn) -> float:
+    def support(self, key_mean: Packed) -> float:
         """The share of sampled established accounts closer to the key's mean than to the
         population's: how common, among customers, content like the key's group is."""
-        u = np.asarray(key_mean) - self.mean
+        u = unpack(key_mean) - self.mean
         rows = self._sample if self._filled == SAMPLE_ACCOUNTS else self._sample[
             [i for i, held in enumerate(self._owner) if held is not None]]
         near = (rows - self.mean) @ u >= 0.5 * float(np.dot(u, u))
         return float(near.mean()) if len(rows) else 1.0
 
-    def alignment(self, x: VectorIn, key_mean: VectorIn) -> float:
+    def alignment(self, x: Packed, key_mean: Packed) -> float:
         """How far along its key's departure from the population an account's content is:
         1 at the key's mean, 0 at the population's, projected onto the line between them."""
-        u = np.asarray(key_mean) - self.mean
+        u = unpack(key_mean) - self.mean
         norm = float(np.dot(u, u))
         if norm == 0.0:
             return 0.0
-        return float(np.dot(np.asarray(x) - self.mean, u)) / norm
+        return float(np.dot(unpack(x) - self.mean, u)) / norm

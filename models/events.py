@@ -136,7 +136,7 @@ class Event:
     header_fp: str | None = None  # the opening of a long prompt (`HEADER_CHARS`)
     #: the mean content features of the account's latest sampled prompts, on the event that
     #: completed them (`distillguard.models.content.ContentSampler`); never one prompt's
-    content: list[float] | None = None
+    content: str | None = None
 
     def to_wire(self) -> bytes:
         """Compact JSON of the non-empty fields, for the internal re-keyed topic."""

@@ -138,7 +138,7 @@ class Tick:
     org: str = ""        # the account's organisation, if the gateway names one
     provisional: bool = False  # scored by the rules before min_events: never a suspect
     harvest: float = 0.0       # `harvest_shape` of the account: what it takes, 0..1
-    content: tuple[float, ...] | list[float] = ()  # its content mean (`content`), if any
+    content: str = ""          # its content mean (`content.pack`), "" for none
     established: bool = False  # older than `ESTABLISHED_AGE` (or of unknown age)
 
 
@@ -229,7 +229,7 @@ class FingerprintAggregate:
     models: dict[str, float] = field(default_factory=dict)  # model -> first seen on this key
     newest: float = 0.0             # EW share of ticks on the key's newest model
     burst: float = 0.0              # highest MIDAS burst score seen
-    emb: list[float] = field(default_factory=list)  # mean-judged keys: content mean of accounts
+    emb: str = ""                   # mean-judged keys: content mean of accounts (packed)
     emb_n: int = 0                  # account votes folded into `emb`
     support: float = -1.0           # `ContentReference.support` of `emb` (-1: not yet)
     support_n: int = 0              # `emb_n` when `support` was computed

@@ -26,15 +26,14 @@ ORGANIC_KINDS = ("chat", "coding_q", "reasoning", "writing", "app_support")
 CAMPAIGN_KIND = "app_recipes"
 
 
-def account_vector(rng: random.Random, symbol: str, prompts: int = 20) -> list[float]:
+def account_vector(rng: random.Random, symbol: str, prompts: int = 20) -> str:
     """An account's content mean: its chunks folded as the account state folds them."""
     model = content.embedder()
     assert model is not None
-    mean: list[float] = []
-    chunks = 0
+    mean, chunks = "", 0
     for _ in range(prompts // content.CHUNK):
         feats = [model.features(GRAMMAR.expand(rng, symbol)) for _ in range(content.CHUNK)]
-        chunk = np.mean([f for f in feats if f is not None], axis=0).round(4).tolist()
+        chunk = content.pack(np.mean([f for f in feats if f is not None], axis=0))
         mean, chunks = content.fold_chunk(mean, chunks, chunk)
     return mean
 
@@ -71,7 +70,7 @@ def test_a_prompt_leaves_the_sampler_only_inside_a_mean_of_chunk_prompts() -> No
     model = content.embedder()
     assert model is not None
     expected = np.mean([model.features(t) for t in texts], axis=0)
-    assert got[-1] is not None and np.allclose(got[-1], expected, atol=1e-4)
+    assert got[-1] is not None and np.allclose(content.unpack(got[-1]), expected, atol=2e-4)
 
 
 def test_parsed_events_carry_only_chunk_means() -> None:
@@ -98,7 +97,7 @@ def link_members(ticks: list[Tick], key: str, ref: content.ContentReference) -> 
     return named
 
 
-def quiet_ticks(vectors: dict[str, list[float]], key: str, rounds: int = 3) -> list[Tick]:
+def quiet_ticks(vectors: dict[str, str], key: str, rounds: int = 3) -> list[Tick]:
     """Ticks of quiet accounts (score 0.02, no harvesting shape), round after round."""
     return [Tick(a, 1000.0 * r + i, 0.02, 20 + 10 * r, (key,), True, content=v)
             for r in range(rounds) for i, (a, v) in enumerate(vectors.items())]
@@ -136,3 +135,13 @@ def test_nothing_is_judged_before_the_reference_is_ready() -> None:
     cold = content.ContentReference()
     assert not cold.ready
     assert link_members(quiet_ticks(campaign, "hdr:prepaid"), "hdr:prepaid", cold) == set()
+
+
+def test_a_content_mean_packs_small_and_keeps_its_numbers() -> None:
+    model = content.embedder()
+    assert model is not None
+    v = model.features("Write a function that merges two sorted lists.")
+    assert v is not None
+    packed = content.pack(v)
+    assert len(packed) == 172  # 64 float16 numbers in base64
+    assert np.allclose(content.unpack(packed), v, atol=2e-4)
