@@ -122,9 +122,9 @@ class DetectorConfig:
                                      lo=0, hi=1)
     link_content_effect: float = setting(
         0.5, "content effect size (a key's distance from the population's prompts, in units "
-             "of one account's spread) that links a payment, cohort, system-prompt, template, "
-             "header or network key's recent accounts (of at least link_min_owners owners) "
-             "whose own content lies that way", lo=0)
+             "of one account's spread) that links a payment, system-prompt, template or "
+             "header key's recent accounts (of at least link_min_owners owners) whose own "
+             "content lies that way", lo=0)
 
     def __post_init__(self) -> None:
         check_ranges(self)

@@ -25,14 +25,16 @@ a key *links* accounts into a campaign on one of four rules (`LinkRule`):
   whichever is higher, with `MEAN_MEMBER_EVENTS` events or more, link: an
   organic bystander sharing a creation day or a network with a campaign
   scores far under the campaign's own level and is not named;
-- content: on a mean-judged key, the recent accounts of at least `min_owners`
-  owners ask for what established customers do not (`distillguard.models.content`):
+- content: on a payment, system-prompt, template or header key (`CONTENT_KINDS`),
+  the recent accounts of at least `min_owners` owners ask for what established
+  customers do not (`distillguard.models.content`):
   the group's content mean is `content_effect` or more from the population's, and
   under `CONTENT_SUPPORT` of sampled established accounts lie nearer it than the
   population's mean (the users of one app or one campus are a common kind of
   customer; a harvest set's accounts have no such neighbours). Those whose own
-  content lies at least `MEMBER_ALIGNMENT` of the way toward the group's link,
-  however quiet each is; a bystander's content points elsewhere.
+  content lies at least `MEMBER_ALIGNMENT` of the way toward the group's, with
+  `CONTENT_MEMBER_EVENTS` events or more, link, however quiet each is; a
+  bystander's content points elsewhere.
 
 Distinct accounts are counted with an HLL sketch (Apache DataSketches), so a
 key shared by a million accounts still costs about a kilobyte.
@@ -96,6 +98,11 @@ BROAD_KINDS = ("asn:", "ua:", "ja4:")
 BROAD_ACCOUNTS = 1_000
 #: time constant over which a suspect's score fades once its ticks score lower
 SUSPICION_TAU = 3 * DAY
+#: key kinds judged by their group's content: specific ones, shared through one operator's
+#: instrument or pipeline. A creation day or a /24 is shared by unrelated customers by
+#: nature, and there a bystander's young, noisy content mean can point the campaign's way
+#: (the full-scale benchmark named students and chat users on campaigns' cohorts)
+CONTENT_KINDS = ("pay:", "sys:", "tpl:", "hdr:")
 #: share of established accounts whose content may look like a key's group for its content
 #: to link it (`ContentReference.support`): the users of one app or one campus are many
 #: among all customers, a harvest set's accounts are not
@@ -103,8 +110,13 @@ CONTENT_SUPPORT = 0.05
 #: account votes into a key's content between recomputations of its support
 SUPPORT_EVERY = 8
 #: how far along a content-linked key's departure from the population an account's own
-#: content must lie to be a member (`ContentReference.alignment`: 1 at the key's mean)
-MEMBER_ALIGNMENT = 0.5
+#: content must lie to be a member (`ContentReference.alignment`: 1 at the key's mean).
+#: Halfway (0.5) named organic bystanders on campaigns' cohorts in the full-scale benchmark:
+#: a young account's mean of a few prompts, against a key mean barely past the bar, is noisy
+MEMBER_ALIGNMENT = 0.75
+#: events an account needs before its content can make it a member (about two chunks of
+#: sampled prompts: one alone is too noisy to place)
+CONTENT_MEMBER_EVENTS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,7 +386,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     if key.startswith(MEAN_KINDS):
         prev = agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency
         voted = prev is not None and len(prev) > 5 and prev[5]
-        if tick.content:
+        if tick.content and key.startswith(CONTENT_KINDS):
             if not voted:  # one vote per account while it stays recent: a busy one (a batch
                 voted = True  # pipeline) must not make the group's content its own
                 agg.emb_n += 1
@@ -393,7 +405,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
                and agg.recent_harvest() >= MEAN_HARVEST)
     effect = _content_effect(agg, rule, reference)
     align = None
-    if entry is not None and tick.content and reference is not None and reference.ready:
+    if entry is not None and tick.content and agg.emb and reference is not None and reference.ready:
         align = entry[4] = round(reference.alignment(tick.content, agg.emb), 3)
     by_content = (effect is not None and effect >= rule.content_effect
                   and agg.recent_owners() >= rule.min_owners
@@ -409,8 +421,9 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         """A recent account joins by the group's mean or by sharing its content."""
         if events < MEAN_MEMBER_EVENTS or entry_score < least:
             return False
-        return ((by_mean and entry_score >= floor) or (by_content and entry_align is not None
-                                                       and entry_align >= MEMBER_ALIGNMENT))
+        return ((by_mean and entry_score >= floor)
+                or (by_content and entry_align is not None and entry_align >= MEMBER_ALIGNMENT
+                    and events >= CONTENT_MEMBER_EVENTS))
 
     if not agg.linked:  # it qualifies now: link every member at once
         agg.linked = True
@@ -444,7 +457,7 @@ def _content_effect(agg: FingerprintAggregate, rule: LinkRule,
                     reference: ContentReference | None) -> float | None:
     """The key's content effect size, once its content and the reference can say (None
     before: too few accounts with content, or the reference still warming up)."""
-    if reference is None or not reference.ready:
+    if reference is None or not reference.ready or not agg.emb:
         return None
     accounts = sum(1 for r in agg.recent.values() if len(r) > 5 and r[5])
     if accounts < rule.min_owners:

@@ -3,9 +3,10 @@
 A group whose prompts come from text no established customer sends links by its content,
 however quiet each account is; a group of one common kind of customer, far from the
 population's mean as it may be, does not, and neither do organic bystanders on a key a
-campaign dominates. Text comes from the simulator's grammar (no corpora needed): the
-population writes chat, coding, maths, writing and support requests, the campaign only
-recipe questions, which no organic account here asks.
+campaign dominates; creation days and networks, which unrelated customers share by
+nature, are not judged by content at all. Text comes from the simulator's grammar (no
+corpora needed): the population writes chat, coding, maths, writing and support
+requests, the campaign only recipe questions, which no organic account here asks.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def link_members(ticks: list[Tick], key: str, ref: content.ContentReference) -> 
 
 def quiet_ticks(vectors: dict[str, str], key: str, rounds: int = 3) -> list[Tick]:
     """Ticks of quiet accounts (score 0.02, no harvesting shape), round after round."""
-    return [Tick(a, 1000.0 * r + i, 0.02, 20 + 10 * r, (key,), True, content=v)
+    return [Tick(a, 1000.0 * r + i, 0.02, 30 + 10 * r, (key,), True, content=v)
             for r in range(rounds) for i, (a, v) in enumerate(vectors.items())]
 
 
@@ -119,14 +120,21 @@ def test_a_group_of_one_common_kind_of_customer_does_not(
     assert link_members(quiet_ticks(group, "sys:app"), "sys:app", reference) == set()
 
 
-def test_bystanders_on_a_campaigns_cohort_are_not_named(
+def test_bystanders_sharing_a_campaigns_system_prompt_are_not_named(
         reference: content.ContentReference) -> None:
     rng = random.Random(4)
     campaign = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(20)}
     bystanders = {f"o{i}": account_vector(rng, ORGANIC_KINDS[i % 5]) for i in range(10)}
-    named = link_members(quiet_ticks({**campaign, **bystanders}, "cohort:20450"),
-                         "cohort:20450", reference)
+    named = link_members(quiet_ticks({**campaign, **bystanders}, "sys:default"),
+                         "sys:default", reference)
     assert named == set(campaign)
+
+
+def test_a_creation_day_is_not_judged_by_content(reference: content.ContentReference) -> None:
+    rng = random.Random(6)
+    campaign = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(20)}
+    assert link_members(quiet_ticks(campaign, "cohort:20450"), "cohort:20450",
+                        reference) == set()
 
 
 def test_nothing_is_judged_before_the_reference_is_ready() -> None:
