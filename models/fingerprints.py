@@ -103,6 +103,12 @@ SUSPICION_TAU = 3 * DAY
 #: nature, and there a bystander's young, noisy content mean can point the campaign's way
 #: (the full-scale benchmark named students and chat users on campaigns' cohorts)
 CONTENT_KINDS = ("pay:", "sys:", "tpl:", "hdr:")
+#: share of a key's ticks from new accounts (`NEW_ACCOUNT_AGE`) its content needs to link
+#: it: a niche kind of customer sharing one tool's system prompt or template (cloud apps,
+#: a batch tool's users, an agent framework's developers) asks what few others ask too,
+#: but its accounts are established; a campaign's are young unless it ages them first
+#: (the full-scale classic hydra named 125 such server apps and batch pipelines without it)
+CONTENT_NEW_SHARE = 0.5
 #: share of established accounts whose content may look like a key's group for its content
 #: to link it (`ContentReference.support`): the users of one app or one campus are many
 #: among all customers, a harvest set's accounts are not
@@ -409,6 +415,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         align = entry[4] = round(reference.alignment(tick.content, agg.emb), 3)
     by_content = (effect is not None and effect >= rule.content_effect
                   and agg.recent_owners() >= rule.min_owners
+                  and agg.new_ticks >= CONTENT_NEW_SHARE * agg.ticks
                   and _content_support(agg, reference) <= CONTENT_SUPPORT)
     if not (by_owners or by_suspects or by_mean or by_content):
         agg.linked = False

@@ -98,9 +98,10 @@ def link_members(ticks: list[Tick], key: str, ref: content.ContentReference) -> 
     return named
 
 
-def quiet_ticks(vectors: dict[str, str], key: str, rounds: int = 3) -> list[Tick]:
+def quiet_ticks(vectors: dict[str, str], key: str, rounds: int = 3,
+                new: bool = True) -> list[Tick]:
     """Ticks of quiet accounts (score 0.02, no harvesting shape), round after round."""
-    return [Tick(a, 1000.0 * r + i, 0.02, 30 + 10 * r, (key,), True, content=v)
+    return [Tick(a, 1000.0 * r + i, 0.02, 30 + 10 * r, (key,), new, content=v)
             for r in range(rounds) for i, (a, v) in enumerate(vectors.items())]
 
 
@@ -128,6 +129,16 @@ def test_bystanders_sharing_a_campaigns_system_prompt_are_not_named(
     named = link_members(quiet_ticks({**campaign, **bystanders}, "sys:default"),
                          "sys:default", reference)
     assert named == set(campaign)
+
+
+def test_established_customers_of_one_niche_tool_do_not_link(
+        reference: content.ContentReference) -> None:
+    """Cloud apps of one kind sharing its system prompt ask what few others ask, but are
+    not young: content links only a group mostly of new accounts."""
+    rng = random.Random(7)
+    apps = {f"app{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(10)}
+    assert link_members(quiet_ticks(apps, "sys:recipes", new=False), "sys:recipes",
+                        reference) == set()
 
 
 def test_a_creation_day_is_not_judged_by_content(reference: content.ContentReference) -> None:
