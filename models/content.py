@@ -10,12 +10,12 @@ what the operator wants to harvest.
 The test is a kernel two-sample test in a fixed-size sketch. Prompts are embedded
 with WordLlama's static 256-d embeddings (the weights ship in its wheel; nothing is
 downloaded), randomly projected to `PROJECTED` dimensions, normalised, and mapped
-through `FREQUENCIES` random Fourier features of an RBF
-kernel, so the kernel MMD between two samples is the distance between their mean
-feature vectors (Rahimi and Recht 2007; Gretton et al. 2012). A key keeps one mean
-vector, the population one running mean (`ContentReference`), and the test is an
-effect size: the key's squared distance from the population over the spread of
-single accounts around it.
+through `FREQUENCIES` random Fourier features of an RBF kernel, so the kernel MMD
+between two samples is the distance between their mean feature vectors (Rahimi and
+Recht 2007; Gretton et al. 2012). A key keeps one mean vector, the population a running
+mean and a sample of established accounts (`ContentReference`); a key is judged by an
+effect size (its squared distance from the population over the spread of single
+accounts around it) and by its support (how many established accounts look like it).
 
 Privacy: a prompt's features exist only inside `ContentSampler`, in worker memory,
 until `CHUNK` of one account's sampled prompts are averaged; only such means reach
@@ -57,7 +57,7 @@ CACHED_WORDS = 100_000
 PENDING_ACCOUNTS = 100_000
 #: an account's content mean weighs its newest chunk at least 1/this (a window of chunks)
 ACCOUNT_CHUNKS = 8
-#: a key's content mean weighs its newest tick at least 1/this
+#: a key's content mean weighs its newest account vote at least 1/this
 KEY_TICKS = 32
 #: the population reference weighs its newest tick at least 1/this
 REFERENCE_TICKS = 5_000

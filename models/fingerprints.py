@@ -247,7 +247,7 @@ class FingerprintAggregate:
     models: dict[str, float] = field(default_factory=dict)  # model -> first seen on this key
     newest: float = 0.0             # EW share of ticks on the key's newest model
     burst: float = 0.0              # highest MIDAS burst score seen
-    emb: str = ""                   # mean-judged keys: content mean of accounts (packed)
+    emb: str = ""                   # `CONTENT_KINDS` keys: content mean of accounts (packed)
     emb_n: int = 0                  # account votes folded into `emb`
     support: float = -1.0           # `ContentReference.support` of `emb` (-1: not yet)
     support_n: int = 0              # `emb_n` when `support` was computed
@@ -362,7 +362,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     each member links as its own ticks arrive, so the work per tick is bounded
     (by `RECENT_ACCOUNTS`) however large the campaign grows. `burst` is the key's MIDAS score
     for this tick (see `distillguard.models.density`); `reference` the population's content
-    (see `distillguard.models.content`), which judges a mean-judged key's content.
+    (see `distillguard.models.content`), which judges a `CONTENT_KINDS` key's content.
     """
     if agg.ticks == 0:
         agg.first = agg.last = tick.ts
@@ -454,7 +454,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
 
 def _content_support(agg: FingerprintAggregate, reference: ContentReference | None) -> float:
     """`ContentReference.support` of the key's content, recomputed every
-    `SUPPORT_EVERY` content ticks (it reads the whole sample)."""
+    `SUPPORT_EVERY` account votes into it (it reads the whole sample)."""
     if reference is not None and (agg.support < 0 or agg.emb_n - agg.support_n >= SUPPORT_EVERY):
         agg.support, agg.support_n = round(reference.support(agg.emb), 3), agg.emb_n
     return agg.support
