@@ -79,7 +79,9 @@ MAX_OWNERS = 64
 #: key kinds judged by their recent accounts' mean score: specific enough that a group of
 #: unrelated customers is rare on one (not ASNs, user agents, JA4s: popular by nature)
 MEAN_KINDS = ("pay:", "cohort:", "sys:", "tpl:", "hdr:", "net:")
-#: accounts whose latest score a mean-judged key remembers (the most recently ticking)
+#: key kinds remembering their recent accounts: the mean-judged ones and opening windows
+RECENT_KINDS = (*MEAN_KINDS, "opened:")
+#: accounts whose latest score a recent-keeping key remembers (the most recently ticking)
 RECENT_ACCOUNTS = 64
 #: events an account needs before a group's mean can make it a member (one says too little)
 MEAN_MEMBER_EVENTS = 5
@@ -123,6 +125,22 @@ MEMBER_ALIGNMENT = 0.75
 #: events an account needs before its content can make it a member (about two chunks of
 #: sampled prompts: one alone is too noisy to place)
 CONTENT_MEMBER_EVENTS = 30
+#: accounts opened within this many days of each other share an opening window: keys
+#: `opened:<first day>` of windows this wide, starting every half width, so that any batch
+#: of accounts opened within half the width falls whole into one window
+OPENED_DAYS = 4
+#: on an opening window, a card shared by this many owners who opened their accounts in it
+#: is crowded. A household or a small team on one card opens its accounts over months, and
+#: a company's staff are one owner; an operator buying a few cards for a batch of accounts
+#: opens them together
+CROWDED_OWNERS = 3
+#: crowded cards an opening window needs (with `LinkRule.min_owners` owners on them) to
+#: link the accounts on them: one household signing up together is ordinary, several in
+#: a few days are a batch of accounts sharing a stock of cards
+CROWDED_CARDS = 4
+#: cards an opening window remembers (the most recently seen), and owners per card
+WINDOW_CARDS = 256
+CARD_OWNERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +211,12 @@ def tick_keys(ev: Event, state: AccountState) -> tuple[str, ...]:
     if ev.payment_fp:
         keys.append(f"pay:{ev.payment_fp}")
     if ev.account_created is not None:
-        keys.append(f"cohort:{int(ev.account_created // DAY)}")
+        day = int(ev.account_created // DAY)
+        keys.append(f"cohort:{day}")
+        if ev.payment_fp and ev.ts - ev.account_created < ESTABLISHED_AGE:
+            half = OPENED_DAYS // 2  # the two windows holding the day
+            keys.extend(f"opened:{start}" for start in (day // half * half,
+                                                        (day // half - 1) * half))
     if state.sys_fp:
         keys.append(f"sys:{state.sys_fp}")
     keys.extend(f"tpl:{fp}" for fp, count in state.tpl if count >= 2)
@@ -247,6 +270,10 @@ class FingerprintAggregate:
     models: dict[str, float] = field(default_factory=dict)  # model -> first seen on this key
     newest: float = 0.0             # EW share of ticks on the key's newest model
     burst: float = 0.0              # highest MIDAS burst score seen
+    # opening windows: card -> owners who opened their accounts in it (`CROWDED_OWNERS`)
+    cards: dict[str, list[str]] = field(default_factory=dict)
+    crowded: int = 0                # opening windows: cards with `CROWDED_OWNERS` owners
+    crowded_owners: int = 0         # opening windows: owners on those cards
     emb: str = ""                   # `CONTENT_KINDS` keys: content mean of accounts (packed)
     emb_n: int = 0                  # account votes folded into `emb`
     support: float = -1.0           # `ContentReference.support` of `emb` (-1: not yet)
@@ -296,6 +323,8 @@ class FingerprintAggregate:
             **({"distinct_owners": float(len(self.owners))} if self.owners else {}),
             **({"group_mean_score": round(mean, 3),
                 "group_harvest_shape": round(self.recent_harvest(), 3)} if self.recent else {}),
+            **({"crowded_cards": float(self.crowded),
+                "crowded_card_owners": float(self.crowded_owners)} if self.crowded else {}),
             **({"content_effect": round(content_effect, 3),
                 "content_support": self.support} if content_effect is not None else {}),
         }
@@ -389,7 +418,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     else:
         agg.suspects.pop(tick.account, None)
     entry: list[Any] | None = None
-    if key.startswith(MEAN_KINDS):
+    if key.startswith(RECENT_KINDS):
         prev = agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency
         voted = prev is not None and len(prev) > 5 and prev[5]
         if tick.content and key.startswith(CONTENT_KINDS):
@@ -402,12 +431,13 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
                                             None, voted]
         if len(agg.recent) > RECENT_ACCOUNTS:
             del agg.recent[next(iter(agg.recent))]
+    card = _fold_card(agg, tick, owner) if key.startswith("opened:") else None
     by_owners = group and len(agg.owners) >= rule.min_owners
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
     mean = agg.recent_mean()
-    by_mean = (len(agg.recent) >= rule.min_owners and mean >= rule.group_mean
-               and agg.recent_owners() >= rule.min_owners
+    by_mean = (key.startswith(MEAN_KINDS) and len(agg.recent) >= rule.min_owners
+               and mean >= rule.group_mean and agg.recent_owners() >= rule.min_owners
                and agg.recent_harvest() >= MEAN_HARVEST)
     effect = _content_effect(agg, rule, reference)
     align = None
@@ -417,39 +447,67 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
                   and agg.recent_owners() >= rule.min_owners
                   and agg.new_ticks >= CONTENT_NEW_SHARE * agg.ticks
                   and _content_support(agg, reference) <= CONTENT_SUPPORT)
-    if not (by_owners or by_suspects or by_mean or by_content):
+    by_cards = agg.crowded >= CROWDED_CARDS and agg.crowded_owners >= rule.min_owners
+    if not (by_owners or by_suspects or by_mean or by_content or by_cards):
         agg.linked = False
         return None
     strong = by_owners or by_suspects
     floor = max(rule.group_mean, mean) / 2 if by_mean else 1.0
     least = rule.broad_score if broad else 0.0  # what any group member scores at least
 
-    def joins(entry_score: float, events: int, entry_align: float | None) -> bool:
-        """A recent account joins by the group's mean or by sharing its content."""
+    def joins(entry_score: float, events: int, entry_align: float | None,
+              on_crowded_card: bool) -> bool:
+        """A recent account joins by the group's mean, by sharing its content, or by
+        sharing a crowded card of the cohort."""
         if events < MEAN_MEMBER_EVENTS or entry_score < least:
             return False
         return ((by_mean and entry_score >= floor)
                 or (by_content and entry_align is not None and entry_align >= MEMBER_ALIGNMENT
-                    and events >= CONTENT_MEMBER_EVENTS))
+                    and events >= CONTENT_MEMBER_EVENTS)
+                or (by_cards and on_crowded_card))
 
     if not agg.linked:  # it qualifies now: link every member at once
         agg.linked = True
         if strong:
             members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
         else:
+            crowd = ({o for owners in agg.cards.values() if len(owners) >= CROWDED_OWNERS
+                      for o in owners} if by_cards else set())
             members = tuple((a, r[0], int(r[1])) for a, r in agg.recent.items()
-                            if joins(r[0], r[1], r[4] if len(r) > 4 else None))
+                            if joins(r[0], r[1], r[4] if len(r) > 4 else None, r[2] in crowd))
         return Link(key, tick.ts, members, agg.stats(distinct, mean, effect))
     # afterwards the tick's own account, if it is a member: a group key links each account
-    # once, a suspect or a member by the group's mean or content relinks with its newer score
+    # once, a suspect or a member by the group's mean, content or cards relinks with its
+    # newer score
     if strong and tick.account in agg.suspects:
         member = not (group and held is not None)
     else:
-        member = joins(score, tick.events, align)
+        member = joins(score, tick.events, align,
+                       card is not None and len(agg.cards.get(card, ())) >= CROWDED_OWNERS)
     if not member:
         return None
     return Link(key, tick.ts, ((tick.account, score, tick.events),),
                 agg.stats(distinct, mean, effect))
+
+
+def _fold_card(agg: FingerprintAggregate, tick: Tick, owner: str) -> str | None:
+    """Note the tick's card and owner on an opening window; return the card (None for none)."""
+    card = next((k[4:24] for k in tick.keys if k.startswith("pay:")), None)
+    if card is None:
+        return None
+    owners = agg.cards.pop(card, [])  # re-inserted last: the dict keeps recency
+    if owner not in owners and len(owners) < CARD_OWNERS:
+        owners.append(owner)
+        if len(owners) >= CROWDED_OWNERS:
+            agg.crowded += len(owners) == CROWDED_OWNERS
+            agg.crowded_owners += CROWDED_OWNERS if len(owners) == CROWDED_OWNERS else 1
+    agg.cards[card] = owners
+    if len(agg.cards) > WINDOW_CARDS:
+        evicted = len(agg.cards.pop(next(iter(agg.cards))))
+        if evicted >= CROWDED_OWNERS:
+            agg.crowded -= 1
+            agg.crowded_owners -= evicted
+    return card
 
 
 def _content_support(agg: FingerprintAggregate, reference: ContentReference | None) -> float:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from distillguard.models.account_state import AccountState
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
 from distillguard.models.config import DetectorConfig
-from distillguard.models.events import DAY, HOUR
+from distillguard.models.events import DAY, HOUR, Event
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
+    CROWDED_CARDS,
     FingerprintAggregate,
     Link,
     Tick,
     network_of,
+    tick_keys,
     update_aggregate,
 )
 
@@ -93,6 +96,41 @@ def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
     assert feed(FingerprintAggregate(), "tpl:label-tool", batch) == []
     # an ASN is popular by nature: it is never judged by its group's mean
     assert feed(FingerprintAggregate(), "asn:64500", [tick(f"c{i}", 0.3) for i in range(20)]) == []
+
+
+def test_a_batch_of_accounts_on_a_stock_of_small_cards_links_by_its_opening_window() -> None:
+    """Forty quiet accounts opened together, five to a card: no card has the owners to link
+    alone, but an opening window crowded with shared cards links the accounts on them, not
+    the window's other customers; households opening accounts on a card do not link,
+    nor a startup's staff (one org) on its corporate card."""
+    batch = [Tick(f"c{i}", 0.0, 0.02, 20, (f"pay:pm-stock{i % 8}",), True, harvest=0.0)
+             for i in range(40)] * 2  # each ticks again later: once the window links, it joins
+    loners = [Tick(f"o{i}", 0.0, 0.02, 20, (f"pay:pm-own{i}",), True) for i in range(30)]
+    agg = FingerprintAggregate()
+    links = feed(agg, "opened:20448", loners[:15] + batch + loners[15:])
+    named = {a for link in links for a, _, _ in link.accounts}
+    assert named == {f"c{i}" for i in range(40)}
+    assert links[0].stats["crowded_cards"] >= CROWDED_CARDS
+    households = [Tick(f"h{i}", 0.0, 0.02, 20, (f"pay:pm-home{i // 3}",), True)
+                  for i in range(3 * (CROWDED_CARDS - 1))]
+    assert feed(FingerprintAggregate(), "opened:20448", households + loners) == []
+    staff = [Tick(f"s{i}", 0.0, 0.02, 20, (f"pay:pm-corp{i % 5}",), True, org="org-startup")
+             for i in range(32)]
+    assert feed(FingerprintAggregate(), "opened:20448", staff) == []
+
+
+def test_opening_windows_hold_every_batch_opened_within_two_days() -> None:
+    """Two windows, offset by half their width, hold each day of a young, carded account:
+    any three consecutive days fall whole into one of them."""
+    def windows(day: int, age_days: float = 3.0, card: str | None = "pm-1") -> set[str]:
+        created = day * DAY + 3600.0
+        ev = Event(event_id="e", ts=created + age_days * DAY, account_id="a", model="m",
+                   input_tokens=10, output_tokens=10, account_created=created, payment_fp=card)
+        return {k for k in tick_keys(ev, AccountState()) if k.startswith("opened:")}
+    for first in range(20440, 20450):
+        assert windows(first) & windows(first + 1) & windows(first + 2)
+    assert len(windows(20445)) == 2
+    assert windows(20445, age_days=60.0) == set() and windows(20445, card=None) == set()
 
 
 def test_provisional_scores_count_in_groups_but_make_no_suspect() -> None:
