@@ -71,6 +71,9 @@ TUNED_ON = ("hydra", "loud", "pivot", "paraphrase", "release", "rotating_proxies
             "coding_agent_imitation", "slow_drip", "cover_traffic", "disposable", "rotation",
             # the timing buckets' width was chosen looking at jittered rounds
             "lockstep_jitter",
+            # the opening windows' crowded-card bars were set looking at this one (held
+            # out until then)
+            "stealth_small_cards",
             # the content rule's bars were set looking at these (at scale 0.25); the other
             # *_datasets scenarios were added after and are held out
             "stealth_datasets", "stealth_small_cards_datasets", "slow_drip_datasets",

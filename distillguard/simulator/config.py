@@ -231,6 +231,8 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
     # variants of the families made after their rules were set: held out of all tuning
     "lockstep_wide": _on_corpus(family="lockstep", hydra_accounts=150, lockstep_width=15.0),
     "stealth_small_cards": _on_corpus(family="stealth", hydra_accounts=200, family_cards=6),
+    # made after the opening windows' bars were set on stealth_small_cards: held out
+    "stealth_cards_of_three": _on_corpus(family="stealth", hydra_accounts=200, family_cards=3),
     "disposable_own_cards": _on_corpus(family="disposable", hydra_accounts=500,
                                        family_cards=1),
     "hydra_real": _on_corpus(hydra_accounts=250),
