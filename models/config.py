@@ -125,6 +125,10 @@ class DetectorConfig:
              "of one account's spread) that links a payment, system-prompt, template or "
              "header key's recent accounts (of at least link_min_owners owners) whose own "
              "content lies that way", lo=0)
+    link_crowded_cards: int = setting(
+        4, "cards, each shared by 3 or more owners who opened their accounts within the same "
+           "few days, that link the accounts on them (raise it where many households sign "
+           "up together in a day)", lo=1)
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -146,4 +150,5 @@ class DetectorConfig:
         return LinkRule(member_score=self.member_score, min_accounts=self.link_min_accounts,
                         min_share=self.link_min_share, min_owners=self.link_min_owners,
                         group_mean=self.link_group_mean,
-                        content_effect=self.link_content_effect, broad_score=self.threshold_low)
+                        content_effect=self.link_content_effect,
+                        crowded_cards=self.link_crowded_cards, broad_score=self.threshold_low)

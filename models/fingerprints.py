@@ -130,14 +130,10 @@ CONTENT_MEMBER_EVENTS = 30
 #: of accounts opened within half the width falls whole into one window
 OPENED_DAYS = 4
 #: on an opening window, a card shared by this many owners who opened their accounts in it
-#: is crowded. A household or a small team on one card opens its accounts over months, and
-#: a company's staff are one owner; an operator buying a few cards for a batch of accounts
-#: opens them together
+#: is crowded (`LinkRule.crowded_cards` of them link). A household or a small team on one
+#: card opens its accounts over months, and a company's staff are one owner; an operator
+#: buying a few cards for a batch of accounts opens them together
 CROWDED_OWNERS = 3
-#: crowded cards an opening window needs (with `LinkRule.min_owners` owners on them) to
-#: link the accounts on them: one household signing up together is ordinary, several in
-#: a few days are a batch of accounts sharing a stock of cards
-CROWDED_CARDS = 4
 #: cards an opening window remembers (the most recently seen), and owners per card
 WINDOW_CARDS = 256
 CARD_OWNERS = 8
@@ -156,6 +152,10 @@ class LinkRule:
     min_owners: int       # owners sharing a group key (or a mean-judged one) that link them
     group_mean: float     # recent accounts' mean score that links a mean-judged key
     content_effect: float  # content effect size (`ContentReference.judge`) that links one
+    crowded_cards: int    # crowded cards (`CROWDED_OWNERS`) that link an opening window's
+                          # accounts on them (with min_owners owners): one household
+                          # signing up together is ordinary, several in a few days are a
+                          # batch of accounts sharing a stock of cards
     broad_score: float    # a suspect's or group member's score on popular infrastructure
                           # (BROAD_KINDS, or a key of over BROAD_ACCOUNTS accounts)
 
@@ -447,7 +447,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
                   and agg.recent_owners() >= rule.min_owners
                   and agg.new_ticks >= CONTENT_NEW_SHARE * agg.ticks
                   and _content_support(agg, reference) <= CONTENT_SUPPORT)
-    by_cards = agg.crowded >= CROWDED_CARDS and agg.crowded_owners >= rule.min_owners
+    by_cards = agg.crowded >= rule.crowded_cards and agg.crowded_owners >= rule.min_owners
     if not (by_owners or by_suspects or by_mean or by_content or by_cards):
         agg.linked = False
         return None

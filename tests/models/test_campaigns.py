@@ -8,7 +8,6 @@ from distillguard.models.config import DetectorConfig
 from distillguard.models.events import DAY, HOUR, Event
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
-    CROWDED_CARDS,
     FingerprintAggregate,
     Link,
     Tick,
@@ -110,9 +109,9 @@ def test_a_batch_of_accounts_on_a_stock_of_small_cards_links_by_its_opening_wind
     links = feed(agg, "opened:20448", loners[:15] + batch + loners[15:])
     named = {a for link in links for a, _, _ in link.accounts}
     assert named == {f"c{i}" for i in range(40)}
-    assert links[0].stats["crowded_cards"] >= CROWDED_CARDS
+    assert links[0].stats["crowded_cards"] >= RULE.crowded_cards
     households = [Tick(f"h{i}", 0.0, 0.02, 20, (f"pay:pm-home{i // 3}",), True)
-                  for i in range(3 * (CROWDED_CARDS - 1))]
+                  for i in range(3 * (RULE.crowded_cards - 1))]
     assert feed(FingerprintAggregate(), "opened:20448", households + loners) == []
     staff = [Tick(f"s{i}", 0.0, 0.02, 20, (f"pay:pm-corp{i % 5}",), True, org="org-startup")
              for i in range(32)]
