@@ -408,7 +408,8 @@ def figure(runs: list[Run], path: Path) -> None:
 
     panels = [("distillguard", "risk score")]
     if any(r.mmd is not None for r in runs):
-        panels += [("mmd_pooled", "MMD^2, pooled per key"), ("mmd_window", "MMD^2, max window")]
+        panels += [("mmd_pooled", "MMD^2 excess over chance, pooled per key"),
+                   ("mmd_window", "MMD^2, max window")]
     cols = len(panels) + 1
     fig, axes = plt.subplots(len(runs), cols, figsize=(4 * cols, 2.6 * len(runs)),
                              squeeze=False)
@@ -518,12 +519,15 @@ def header(args: argparse.Namespace, summaries: list[dict[str, Any]], seconds: f
         f"text, RBF kernel by {mmd.FEATURES} random Fourier features (bandwidth: median "
         f"distance in the reference); per account a seeded reservoir of "
         f"{mmd.BLOCKS_PER_ACCOUNT} blocks of {mmd.WINDOW} consecutive prompts is embedded "
-        f"(plus the trailing partial block of accounts with fewer); `mmd_pooled`: max over "
-        f"an account's keys (payment instrument, ASN, client stack, creation day) holding "
-        f">= {mmd.MIN_KEY_PROMPTS} sampled prompts; `mmd_window`: max over its windows of "
-        f"{mmd.WINDOW}. Reference: organic accounts of the same scenario under seed + "
-        f"{mmd.REF_SEED_OFFSET} with no campaign (at most {mmd.REF_ACCOUNTS:,} accounts, "
-        f"{mmd.REF_PROMPTS:,} prompts).",
+        f"(plus the trailing partial block of accounts with fewer); `mmd_pooled`: per shared "
+        f"key (payment instrument, ASN, client stack, creation day) held by >= "
+        f"{mmd.MIN_KEY_ACCOUNTS} accounts with >= {mmd.MIN_KEY_PROMPTS} sampled prompts, the "
+        f"key's MMD^2 less the mean + {mmd.NULL_SDS:g} sd of random groups of as many "
+        f"reference accounts; an account takes the max over its keys, each weighted by its "
+        f"own prompts' projection on the key's witness direction (0-1); `mmd_window`: max "
+        f"over its windows of {mmd.WINDOW}. Reference: every sampled prompt of the organic "
+        f"accounts of the same scenario under seed + {mmd.REF_SEED_OFFSET} with no campaign "
+        f"(at most {mmd.REF_ACCOUNTS:,} accounts).",
     ])
 
 
