@@ -458,7 +458,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     def joins(entry_score: float, events: int, entry_align: float | None,
               on_crowded_card: bool) -> bool:
         """A recent account joins by the group's mean, by sharing its content, or by
-        sharing a crowded card of the cohort."""
+        sharing a crowded card of the opening window."""
         if events < MEAN_MEMBER_EVENTS or entry_score < least:
             return False
         return ((by_mean and entry_score >= floor)

@@ -36,8 +36,8 @@ Two variants give each account a score against an organic reference:
   the other accounts hold fewer than `WINDOW` prompts); keys whose bound is not above 0
   give nothing. An organic account that only shares a flagged creation day, a popular
   client stack or a cloud ASN with a campaign looks like the reference, not like the key,
-  and does not inherit the campaign's score (`pooled_kind`, `pooled_key`: the key that
-  gave the score);
+  and does not inherit the campaign's score (`pooled_kind`: the kind of key that gave
+  the score);
 - `window`: the max MMD^2 over the account's windows of `WINDOW` consecutive prompts
   (accounts with fewer prompts have no window and score 0).
 
@@ -313,9 +313,6 @@ class Scores:
     reference_prompts: int
     bandwidth: float
     seconds: float
-    pooled_key: dict[str, str] = field(default_factory=dict)  # the key itself
-    keys_scored: int = 0  # keys with enough accounts and prompts
-    reference_accounts: int = 0
 
 
 def score(model: Any, cfg: simulator.SimConfig, sampler: PromptSampler) -> Scores:
@@ -441,5 +438,4 @@ def score(model: Any, cfg: simulator.SimConfig, sampler: PromptSampler) -> Score
                   pooled_kind=kind, prompts_seen=sampler.prompts,
                   prompts_embedded=peer.embedded - embedded_for_reference,
                   reference_prompts=n_reference, bandwidth=peer.bandwidth,
-                  seconds=time.perf_counter() - started, pooled_key=best_key,
-                  keys_scored=len(scored), reference_accounts=len(reference))
+                  seconds=time.perf_counter() - started)
