@@ -39,6 +39,13 @@ RECENT_IDS = 16
 RECENT_FEEDBACK = 8
 #: event time between decays of the hour-of-day histogram (its time constant is days)
 HOURS_STEP = 600.0
+#: share of prompts eliciting chain of thought in organic traffic, and the share the CoT
+#: evidence tests against: a harvester that asks on every other request. The CUSUM of their
+#: log-likelihood ratio grows by COT_UP on each such prompt and falls by COT_DOWN on any
+#: other, so it climbs only while the share stays above about a sixth
+COT_ORGANIC, COT_HARVEST = 0.02, 0.5
+COT_UP = math.log(COT_HARVEST / COT_ORGANIC)
+COT_DOWN = math.log((1.0 - COT_ORGANIC) / (1.0 - COT_HARVEST))
 
 
 # The shares and means below are exponentially weighted means that are the plain mean while
@@ -77,6 +84,7 @@ class AccountState:
     focus_n: int = 0
     cot: float = 0.0           # EW share of prompts eliciting chain of thought
     cot_n: int = 0
+    cot_ev: float = 0.0        # CUSUM of the CoT log-likelihood ratio (COT_HARVEST vs organic)
     tools: float = 0.0         # EW mean of tool definitions offered
     tool_calls: float = 0.0    # EW mean of tool calls in responses
     tools_n: int = 0
@@ -241,6 +249,7 @@ def _update_content(state: AccountState, ev: Event) -> None:
         state.cot_n += 1
         a = max(ALPHA, 1.0 / state.cot_n)
         state.cot += a * ((1.0 if ev.cot else 0.0) - state.cot)
+        state.cot_ev = state.cot_ev + COT_UP if ev.cot else max(0.0, state.cot_ev - COT_DOWN)
     if ev.focus is not None:
         state.focus_n += 1
         a = max(ALPHA, 1.0 / state.focus_n)

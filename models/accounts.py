@@ -31,7 +31,7 @@ from distillguard.models.scoring import PopulationModel, score_account
 #: the campaign layer before it is scored: a known campaign names its new members from
 #: their first request, and accounts dropped before `min_events` still count in groups
 MEMBERSHIP_TICKS = (1, 5)
-MODEL_VERSION = "distillguard-0.2/logit-rules-1+hst+groups"
+MODEL_VERSION = "distillguard-0.2/logit-rules-2+hst+groups"
 
 
 @dataclass(slots=True)

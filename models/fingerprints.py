@@ -22,9 +22,11 @@ a key *links* accounts into a campaign on one of four rules (`LinkRule`):
   group of organic accounts averages, though each may stay under an alert,
   and take what distillers take (`MEAN_HARVEST`), not only act like machines;
   those scoring at least half of the rule's bar or of the group's own mean,
-  whichever is higher, with `MEAN_MEMBER_EVENTS` events or more, link: an
-  organic bystander sharing a creation day or a network with a campaign
-  scores far under the campaign's own level and is not named;
+  whichever is higher, and at least half the group's mean harvest shape, with
+  `MEAN_MEMBER_EVENTS` events or more, link: an organic bystander sharing a
+  creation day or a network with a campaign scores far under the campaign's
+  own level, or scores on machine-like signals only (a batch pipeline), and is
+  not named;
 - content: on a payment, system-prompt, template or header key (`CONTENT_KINDS`),
   the recent accounts of at least `min_owners` owners ask for what established
   customers do not (`distillguard.models.content`):
@@ -105,6 +107,8 @@ SUSPICION_TAU = 3 * DAY
 #: nature, and there a bystander's young, noisy content mean can point the campaign's way
 #: (the full-scale benchmark named students and chat users on campaigns' cohorts)
 CONTENT_KINDS = ("pay:", "sys:", "tpl:", "hdr:")
+#: the `MEAN_KINDS` keys shared by unrelated customers by nature
+SHARED_KINDS = ("cohort:", "net:")
 #: share of a key's ticks from new accounts (`NEW_ACCOUNT_AGE`) its content needs to link
 #: it: a niche kind of customer sharing one tool's system prompt or template (cloud apps,
 #: a batch tool's users, an agent framework's developers) asks what few others ask too,
@@ -436,9 +440,10 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
     mean = agg.recent_mean()
+    harvest = 0.0
     by_mean = (key.startswith(MEAN_KINDS) and len(agg.recent) >= rule.min_owners
                and mean >= rule.group_mean and agg.recent_owners() >= rule.min_owners
-               and agg.recent_harvest() >= MEAN_HARVEST)
+               and (harvest := agg.recent_harvest()) >= MEAN_HARVEST)
     effect = _content_effect(agg, rule, reference)
     align = None
     if entry is not None and tick.content and agg.emb and reference is not None and reference.ready:
@@ -453,15 +458,18 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         return None
     strong = by_owners or by_suspects
     floor = max(rule.group_mean, mean) / 2 if by_mean else 1.0
+    # a member by the mean takes what the group takes: half as much, or on a key unrelated
+    # customers share by nature (`SHARED_KINDS`) as much, as a bystander's noise nears half
+    harvest_floor = harvest if key.startswith(SHARED_KINDS) else harvest / 2
     least = rule.broad_score if broad else 0.0  # what any group member scores at least
 
-    def joins(entry_score: float, events: int, entry_align: float | None,
+    def joins(entry_score: float, events: int, entry_harvest: float, entry_align: float | None,
               on_crowded_card: bool) -> bool:
-        """A recent account joins by the group's mean, by sharing its content, or by
-        sharing a crowded card of the opening window."""
+        """A recent account joins by the group's mean (if it takes something distillers
+        take), by sharing its content, or by sharing a crowded card of the opening window."""
         if events < MEAN_MEMBER_EVENTS or entry_score < least:
             return False
-        return ((by_mean and entry_score >= floor)
+        return ((by_mean and entry_score >= floor and entry_harvest >= harvest_floor)
                 or (by_content and entry_align is not None and entry_align >= MEMBER_ALIGNMENT
                     and events >= CONTENT_MEMBER_EVENTS)
                 or (by_cards and on_crowded_card))
@@ -474,7 +482,9 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
             crowd = ({o for owners in agg.cards.values() if len(owners) >= CROWDED_OWNERS
                       for o in owners} if by_cards else set())
             members = tuple((a, r[0], int(r[1])) for a, r in agg.recent.items()
-                            if joins(r[0], r[1], r[4] if len(r) > 4 else None, r[2] in crowd))
+                            if joins(r[0], r[1], r[3] if len(r) > 3 else 0.0,
+                                     r[4] if len(r) > 4 else None,
+                                     r[2] in crowd))
         return Link(key, tick.ts, members, agg.stats(distinct, mean, effect))
     # afterwards the tick's own account, if it is a member: a group key links each account
     # once, a suspect or a member by the group's mean, content or cards relinks with its
@@ -482,7 +492,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     if strong and tick.account in agg.suspects:
         member = not (group and held is not None)
     else:
-        member = joins(score, tick.events, align,
+        member = joins(score, tick.events, tick.harvest, align,
                        card is not None and len(agg.cards.get(card, ())) >= CROWDED_OWNERS)
     if not member:
         return None

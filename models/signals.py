@@ -76,6 +76,9 @@ class Ramp:
 RAMPS: dict[str, Ramp] = {
     # content: what distillers harvest
     "cot_elicitation": Ramp(0.02, 0.15, 0.6, 2.5),
+    # the same asks as evidence that accumulates: a share that is only suggestive over ten
+    # requests is damning over fifty (a CUSUM in nats, `account_state.COT_UP`)
+    "cot_evidence": Ramp(0.0, 20.0, 45.0, 3.0),
     "long_outputs": Ramp(300.0, 600.0, 2000.0, 1.5),
     "max_tokens_stops": Ramp(0.02, 0.05, 0.3, 1.0),
     "template_reuse": Ramp(0.1, 0.3, 0.8, 1.2),
@@ -121,6 +124,7 @@ def signals(state: AccountState) -> list[Signal]:
     cot, long_outputs, max_stops, focus = _harvest_values(state)
     values = {
         "cot_elicitation": cot,
+        "cot_evidence": state.cot_ev if state.cot_n else None,
         "long_outputs": long_outputs,
         "max_tokens_stops": max_stops,
         "template_reuse": state.tpl_reuse if state.text_n else None,

@@ -97,6 +97,21 @@ def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
     assert feed(FingerprintAggregate(), "asn:64500", [tick(f"c{i}", 0.3) for i in range(20)]) == []
 
 
+def test_on_a_creation_day_a_member_by_the_mean_takes_as_much_as_the_group() -> None:
+    """A creation day is shared by unrelated signups: a busy pipeline created the same day,
+    scoring above the group on machine-like signals and taking a little by noise (under the
+    group's harvest), is not named with the campaign that makes the day's mean."""
+    agg = FingerprintAggregate()
+    ticks = [tick(f"c{i}", 0.2, harvest=0.3) for i in range(RULE.min_owners)]
+    ticks += [tick("pipeline", 0.3, harvest=0.2)]
+    named = {a for link in feed(agg, "cohort:20448", ticks) for a, _, _ in link.accounts}
+    assert named == {f"c{i}" for i in range(RULE.min_owners)}
+    # on a specific key (a system prompt) half the group's harvest shape is enough
+    agg = FingerprintAggregate()
+    named = {a for link in feed(agg, "sys:abc", ticks) for a, _, _ in link.accounts}
+    assert "pipeline" in named
+
+
 def test_a_batch_of_accounts_on_a_stock_of_small_cards_links_by_its_opening_window() -> None:
     """Forty quiet accounts opened together, five to a card: no card has the owners to link
     alone, but an opening window crowded with shared cards links the accounts on them, not

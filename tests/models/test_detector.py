@@ -8,6 +8,7 @@ from distillguard.models.account_state import AccountState, hour_coverage, updat
 from distillguard.models.accounts import MEMBERSHIP_TICKS, AccountScorer
 from distillguard.models.config import DetectorConfig
 from distillguard.models.events import Event
+from distillguard.models.signals import RAMPS
 from distillguard.models.text_signals import elicits_chain_of_thought, template_fingerprint
 
 T0 = 1_767_225_600.0
@@ -179,3 +180,22 @@ def test_tick_redelivered_after_a_crash_is_not_folded_twice() -> None:
     record, _ = fold(None, "asn:1", tick, DetectorConfig().link_rule(), offset=41)
     assert applied(record, 41) and applied(record, 12) and not applied(record, 42)
     assert record["ticks"] == 1 and not applied(None, 0)
+
+
+def cot_evidence(pattern: list[bool]) -> float:
+    """The CoT evidence of an account whose prompts elicit chain of thought as `pattern` says."""
+    state = AccountState()
+    for i, cot in enumerate(pattern):
+        update(state, Event(event_id=f"e{i}", account_id="a", ts=float(i) * 3600.0,
+                            model="m", input_tokens=10, output_tokens=10, cot=cot))
+    return state.cot_ev
+
+
+def test_cot_evidence_accumulates_over_a_slow_account_and_not_over_bursts() -> None:
+    """Asks on every other prompt build evidence request by request; a person's burst of
+    three asks, or a relay app whose users ask on one request in sixteen, stays far below
+    where the signal starts to count."""
+    start = RAMPS["cot_evidence"].lo
+    assert cot_evidence([i % 2 == 0 for i in range(50)]) >= RAMPS["cot_evidence"].hi
+    assert cot_evidence([True] * 3 + [False] * 40) < start / 2
+    assert cot_evidence([i % 16 == 0 for i in range(6000)]) < start / 2
