@@ -22,7 +22,8 @@ a key *links* accounts into a campaign on one of four rules (`LinkRule`):
   group of organic accounts averages, though each may stay under an alert,
   and take what distillers take (`MEAN_HARVEST`), not only act like machines;
   those scoring at least half of the rule's bar or of the group's own mean,
-  whichever is higher, and at least half the group's mean harvest shape, with
+  whichever is higher, and at least half the group's mean harvest shape (on a
+  creation day or a network, more than coding focus alone gives), with
   `MEAN_MEMBER_EVENTS` events or more, link: an organic bystander sharing a
   creation day or a network with a campaign scores far under the campaign's
   own level, or scores on machine-like signals only (a batch pipeline), and is
@@ -59,7 +60,7 @@ from distillguard.models.account_state import ALPHA, AccountState, misra_gries
 from distillguard.models.content import KEY_TICKS, ContentReference, running_mean
 from distillguard.models.cooccurrence import band_keys
 from distillguard.models.events import DAY, Event
-from distillguard.models.signals import harvest_shape
+from distillguard.models.signals import FOCUS_ONLY, harvest_shape
 
 #: accounts younger than this at their tick count as new (a creation cohort)
 NEW_ACCOUNT_AGE = 14 * DAY
@@ -458,9 +459,11 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         return None
     strong = by_owners or by_suspects
     floor = max(rule.group_mean, mean) / 2 if by_mean else 1.0
-    # a member by the mean takes what the group takes: half as much, or on a key unrelated
-    # customers share by nature (`SHARED_KINDS`) as much, as a bystander's noise nears half
-    harvest_floor = harvest if key.startswith(SHARED_KINDS) else harvest / 2
+    # a member by the mean takes what the group takes, half as much at least; on a key
+    # unrelated customers share by nature (`SHARED_KINDS`) also more than coding focus alone
+    # gives, which organic developers and busy batch jobs created the same day show too
+    harvest_floor = harvest / 2
+    focus_enough = not key.startswith(SHARED_KINDS)
     least = rule.broad_score if broad else 0.0  # what any group member scores at least
 
     def joins(entry_score: float, events: int, entry_harvest: float, entry_align: float | None,
@@ -469,7 +472,8 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         take), by sharing its content, or by sharing a crowded card of the opening window."""
         if events < MEAN_MEMBER_EVENTS or entry_score < least:
             return False
-        return ((by_mean and entry_score >= floor and entry_harvest >= harvest_floor)
+        return ((by_mean and entry_score >= floor and entry_harvest >= harvest_floor
+                 and (focus_enough or entry_harvest > FOCUS_ONLY))
                 or (by_content and entry_align is not None and entry_align >= MEMBER_ALIGNMENT
                     and events >= CONTENT_MEMBER_EVENTS)
                 or (by_cards and on_crowded_card))

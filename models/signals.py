@@ -97,6 +97,9 @@ RAMPS: dict[str, Ramp] = {
 #: template, so neither machine signals nor template reuse say "harvesting"
 HARVEST = ("cot_elicitation", "long_outputs", "max_tokens_stops", "coding_agentic_focus")
 _HARVEST_WEIGHT = sum(RAMPS[name].weight for name in HARVEST)
+#: the most harvest shape coding focus alone gives: what an organic developer, or a batch
+#: job whose coding share swings around half, can show without taking anything else
+FOCUS_ONLY = RAMPS["coding_agentic_focus"].weight / _HARVEST_WEIGHT
 
 
 def harvest_shape(state: AccountState) -> float:

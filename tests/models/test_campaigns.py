@@ -15,6 +15,7 @@ from distillguard.models.fingerprints import (
     tick_keys,
     update_aggregate,
 )
+from distillguard.models.signals import FOCUS_ONLY
 
 RULE = DetectorConfig().link_rule()
 
@@ -99,14 +100,15 @@ def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
 
 def test_on_a_creation_day_a_member_by_the_mean_takes_as_much_as_the_group() -> None:
     """A creation day is shared by unrelated signups: a busy pipeline created the same day,
-    scoring above the group on machine-like signals and taking a little by noise (under the
-    group's harvest), is not named with the campaign that makes the day's mean."""
+    scoring above the group on machine-like signals and taking nothing but a coding share,
+    is not named with the campaign that makes the day's mean."""
     agg = FingerprintAggregate()
     ticks = [tick(f"c{i}", 0.2, harvest=0.3) for i in range(RULE.min_owners)]
-    ticks += [tick("pipeline", 0.3, harvest=0.2)]
+    # a member taking less than the group's mean, but more than focus alone, still joins
+    ticks += [tick("c-low", 0.2, harvest=0.22), tick("pipeline", 0.3, harvest=round(FOCUS_ONLY, 4))]
     named = {a for link in feed(agg, "cohort:20448", ticks) for a, _, _ in link.accounts}
-    assert named == {f"c{i}" for i in range(RULE.min_owners)}
-    # on a specific key (a system prompt) half the group's harvest shape is enough
+    assert named == {f"c{i}" for i in range(RULE.min_owners)} | {"c-low"}
+    # on a specific key (a system prompt) half the group's harvest shape is enough, of any kind
     agg = FingerprintAggregate()
     named = {a for link in feed(agg, "sys:abc", ticks) for a, _, _ in link.accounts}
     assert "pipeline" in named
