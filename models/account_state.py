@@ -60,8 +60,8 @@ class AccountState:
 
     Not slotted on purpose: the fields live in the instance `__dict__` in field
     order, exactly as the stored record holds them, so converting between the
-    two is one dict copy (a 38-argument `__init__` and a 38-`getattr` dict
-    build cost more than updating the statistics).
+    two is one dict copy (an `__init__` with an argument per field, and a `getattr` per
+    field to build the dict, cost more than updating the statistics).
     """
 
     n: int = 0                 # events counted (after de-duplication)
