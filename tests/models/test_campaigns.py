@@ -98,7 +98,7 @@ def test_a_group_far_above_organic_links_its_own_not_its_bystanders() -> None:
     assert feed(FingerprintAggregate(), "asn:64500", [tick(f"c{i}", 0.3) for i in range(20)]) == []
 
 
-def test_on_a_creation_day_a_member_by_the_mean_takes_as_much_as_the_group() -> None:
+def test_on_a_creation_day_a_member_by_the_mean_takes_more_than_coding_focus() -> None:
     """A creation day is shared by unrelated signups: a busy pipeline created the same day,
     scoring above the group on machine-like signals and taking nothing but a coding share,
     is not named with the campaign that makes the day's mean."""
