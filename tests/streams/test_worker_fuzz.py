@@ -80,6 +80,11 @@ def outcome(raw: bytes | None) -> str:
     return parsed.reason if isinstance(parsed, Rejection) else "accepted"
 
 
+#: how long the worker may take to read every record: a liveness bound, not a speed target
+#: (a slow 2-core host with Apache Kafka read 91,194 of 100,000 records in 150 s)
+READ_SECONDS = 600
+
+
 def ingested(worker: WorkerProcess) -> int:
     s = worker.metrics()
     return int(s.get('distillguard_ingest_records_total{result="accepted"}', 0)
@@ -99,12 +104,12 @@ def test_hostile_records_through_a_real_worker(kafka_bootstrap: str, tmp_path: P
         began = time.monotonic()
         asyncio.run(produce(kafka_bootstrap, settings.input_topic, records))
         produce_s = time.monotonic() - began
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + READ_SECONDS
         while ingested(worker) < len(records):
             assert worker.alive, f"the worker died:\n{worker.log()}"
             assert time.monotonic() < deadline, (
-                f"after 150 s the worker has read {ingested(worker)} of {len(records)} "
-                f"records:\n{worker.log()}")
+                f"after {READ_SECONDS} s the worker has read {ingested(worker)} of "
+                f"{len(records)} records:\n{worker.log()}")
             time.sleep(1.0)
         process_s = time.monotonic() - began
         time.sleep(2.0)  # a record counted twice would show now
