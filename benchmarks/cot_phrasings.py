@@ -49,21 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     data = json.loads(DATA.read_text())
-    cot = [t for t in data["cot"] if elicits_chain_of_thought(fill(t))]
-    missed = [t for t in data["cot"] if t not in cot]
-    fired = [t for t in data["direct"] if elicits_chain_of_thought(fill(t))]
+    flagged = {label: [t for t in data[label] if elicits_chain_of_thought(fill(t))]
+               for label in ("cot", "direct")}
+    caught = set(flagged["cot"])
+    missed = [t for t in data["cot"] if t not in caught]
+    table = [
+        "| templates | count | flagged |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {len(data[label])} | **{len(flagged[label])}** "
+          f"({len(flagged[label]) / len(data[label]):.1%}) |"
+          for label, name in (("cot", "CoT (the target is the reasoning)"),
+                              ("direct", "direct (the target is the answer)"))),
+    ]
     lines = [
         "# Chain-of-thought test on FLAN v2 instruction templates",
         "",
         f"`python benchmarks/cot_phrasings.py`; data: {data['source']} at "
         f"`{data['commit'][:12]}`, {data['licence']}.",
         "",
-        "| templates | count | flagged |",
-        "| --- | --- | --- |",
-        f"| CoT (the target is the reasoning) | {len(data['cot'])} | "
-        f"**{len(cot)}** ({len(cot) / len(data['cot']):.1%}) |",
-        f"| direct (the target is the answer) | {len(data['direct'])} | "
-        f"**{len(fired)}** ({len(fired) / len(data['direct']):.1%}) |",
+        *table,
         "",
         "CoT templates the test misses (slots shown as in FLAN):",
         "",
@@ -71,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Direct templates it flags:",
         "",
-        *(f"- `{t!r}`" for t in fired),
+        *(f"- `{t!r}`" for t in flagged["direct"]),
         "",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cot_phrasings.md").write_text("\n".join(lines))
-    print("\n".join(lines[4:8]))
+    print("\n".join(table))
     return 0
 
 
