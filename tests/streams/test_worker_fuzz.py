@@ -81,7 +81,8 @@ def outcome(raw: bytes | None) -> str:
 
 
 #: how long the worker may take to read every record: a liveness bound, not a speed target
-#: (a slow 2-core host with Apache Kafka read 91,194 of 100,000 records in 150 s)
+#: (speed lives in benchmarks/throughput.py; a slow 2-core host running Apache Kafka beside
+#: the worker needs several minutes)
 READ_SECONDS = 600
 
 
