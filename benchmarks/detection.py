@@ -74,6 +74,8 @@ TUNED_ON = ("hydra", "loud", "pivot", "paraphrase", "release", "rotating_proxies
             # the opening windows' crowded-card bars were set looking at this one (held
             # out until then)
             "stealth_small_cards",
+            # the card-pair rule was developed looking at this one (held out until then)
+            "stealth_cards_of_three",
             # the content rule's bars were set looking at these (at scale 0.25); the other
             # *_datasets scenarios were added after and are held out
             "stealth_datasets", "stealth_small_cards_datasets", "slow_drip_datasets",

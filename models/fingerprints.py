@@ -8,7 +8,7 @@ Each account score tick names the fingerprint keys the account uses right
 now; each key keeps one `FingerprintAggregate`, a small plain record.
 
 Sharing alone is innocent (a cloud ASN, a university NAT, a popular SDK), so
-a key *links* accounts into a campaign on one of four rules (`LinkRule`):
+a key *links* accounts into a campaign on one of five rules (`LinkRule`):
 
 - suspects: at least `min_accounts` suspicious accounts, making up at least
   `min_share` of all the distinct accounts seen on the key. A NAT of 150
@@ -37,7 +37,11 @@ a key *links* accounts into a campaign on one of four rules (`LinkRule`):
   customer; a harvest set's accounts have no such neighbours). Those whose own
   content lies at least `MEMBER_ALIGNMENT` of the way toward the group's, with
   `CONTENT_MEMBER_EVENTS` events or more, link, however quiet each is; a
-  bystander's content points elsewhere.
+  bystander's content points elsewhere;
+- cards: on an opening window (`OPENED_DAYS`), `crowded_cards` cards, each shared
+  by `CROWDED_OWNERS` owners who opened their accounts in it, link the accounts on
+  them, and those on a card of `PAIR_OWNERS` there whose own content lies at least
+  `MEMBER_ALIGNMENT` of the way toward the crowded cards' accounts' content.
 
 Distinct accounts are counted with an HLL sketch (Apache DataSketches), so a
 key shared by a million accounts still costs about a kilobyte.
@@ -142,6 +146,12 @@ CROWDED_OWNERS = 3
 #: cards an opening window remembers (the most recently seen), and owners per card
 WINDOW_CARDS = 256
 CARD_OWNERS = 8
+#: on an opening window linked by its crowded cards, a card of this many owners links them
+#: too when their content lies the crowd's way (`MEMBER_ALIGNMENT`): an operator's stock
+#: of cards is spread at random, so some carry two of its accounts, not three. A household
+#: or a team of two opening its accounts in those days asks what its own members ask, not
+#: what the crowd's harvest set asks
+PAIR_OWNERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +289,8 @@ class FingerprintAggregate:
     cards: dict[str, list[str]] = field(default_factory=dict)
     crowded: int = 0                # opening windows: cards with `CROWDED_OWNERS` owners
     crowded_owners: int = 0         # opening windows: owners on those cards
-    emb: str = ""                   # `CONTENT_KINDS` keys: content mean of accounts (packed)
+    emb: str = ""                   # content mean (packed) of a `CONTENT_KINDS` key's accounts,
+                                    # of an opening window's accounts on crowded cards
     emb_n: int = 0                  # account votes folded into `emb`
     support: float = -1.0           # `ContentReference.support` of `emb` (-1: not yet)
     support_n: int = 0              # `emb_n` when `support` was computed
@@ -330,8 +341,9 @@ class FingerprintAggregate:
                 "group_harvest_shape": round(self.recent_harvest(), 3)} if self.recent else {}),
             **({"crowded_cards": float(self.crowded),
                 "crowded_card_owners": float(self.crowded_owners)} if self.crowded else {}),
-            **({"content_effect": round(content_effect, 3),
-                "content_support": self.support} if content_effect is not None else {}),
+            **({"content_effect": round(content_effect, 3)} if content_effect is not None
+               else {}),
+            **({"content_support": self.support} if self.support >= 0 else {}),
         }
 
     def recent_mean(self) -> float:
@@ -423,10 +435,12 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     else:
         agg.suspects.pop(tick.account, None)
     entry: list[Any] | None = None
+    card = _fold_card(agg, tick, owner) if key.startswith("opened:") else None
+    crowded = card is not None and len(agg.cards[card]) >= CROWDED_OWNERS
     if key.startswith(RECENT_KINDS):
         prev = agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency
         voted = prev is not None and len(prev) > 5 and prev[5]
-        if tick.content and key.startswith(CONTENT_KINDS):
+        if tick.content and (crowded or key.startswith(CONTENT_KINDS)):
             if not voted:  # one vote per account while it stays recent: a busy one (a batch
                 voted = True  # pipeline) must not make the group's content its own
                 agg.emb_n += 1
@@ -436,7 +450,6 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
                                             None, voted]
         if len(agg.recent) > RECENT_ACCOUNTS:
             del agg.recent[next(iter(agg.recent))]
-    card = _fold_card(agg, tick, owner) if key.startswith("opened:") else None
     by_owners = group and len(agg.owners) >= rule.min_owners
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
@@ -449,11 +462,14 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     align = None
     if entry is not None and tick.content and agg.emb and reference is not None and reference.ready:
         align = entry[4] = round(reference.alignment(tick.content, agg.emb), 3)
-    by_content = (effect is not None and effect >= rule.content_effect
+    by_content = (key.startswith(CONTENT_KINDS) and effect is not None
+                  and effect >= rule.content_effect
                   and agg.recent_owners() >= rule.min_owners
                   and agg.new_ticks >= CONTENT_NEW_SHARE * agg.ticks
                   and _content_support(agg, reference) <= CONTENT_SUPPORT)
     by_cards = agg.crowded >= rule.crowded_cards and agg.crowded_owners >= rule.min_owners
+    # the crowd's content says which way a card pair's must lie, once it plainly departs
+    crowd_content = by_cards and effect is not None and effect >= rule.content_effect / 2
     if not (by_owners or by_suspects or by_mean or by_content or by_cards):
         agg.linked = False
         return None
@@ -467,28 +483,30 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     least = rule.broad_score if broad else 0.0  # what any group member scores at least
 
     def joins(entry_score: float, events: int, entry_harvest: float, entry_align: float | None,
-              on_crowded_card: bool) -> bool:
+              card_owners: int) -> bool:
         """A recent account joins by the group's mean (if it takes something distillers
-        take), by sharing its content, or by sharing a crowded card of the opening window."""
+        take), by sharing its content, or by sharing a crowded card of the opening window
+        (`card_owners`: owners who opened their accounts in the window on its card), or a
+        card of two there while asking what the crowd asks."""
         if events < MEAN_MEMBER_EVENTS or entry_score < least:
             return False
+        aligned = entry_align is not None and entry_align >= MEMBER_ALIGNMENT
         return ((by_mean and entry_score >= floor and entry_harvest >= harvest_floor
                  and (focus_enough or entry_harvest > FOCUS_ONLY))
-                or (by_content and entry_align is not None and entry_align >= MEMBER_ALIGNMENT
-                    and events >= CONTENT_MEMBER_EVENTS)
-                or (by_cards and on_crowded_card))
+                or (by_content and aligned and events >= CONTENT_MEMBER_EVENTS)
+                or (by_cards and card_owners >= CROWDED_OWNERS)
+                or (crowd_content and card_owners >= PAIR_OWNERS and aligned))
 
     if not agg.linked:  # it qualifies now: link every member at once
         agg.linked = True
         if strong:
             members = tuple((a, s, int(n)) for a, (s, n, *_) in agg.suspects.items())
         else:
-            crowd = ({o for owners in agg.cards.values() if len(owners) >= CROWDED_OWNERS
-                      for o in owners} if by_cards else set())
+            on_card = {o: len(owners) for owners in agg.cards.values() for o in owners}
             members = tuple((a, r[0], int(r[1])) for a, r in agg.recent.items()
                             if joins(r[0], r[1], r[3] if len(r) > 3 else 0.0,
                                      r[4] if len(r) > 4 else None,
-                                     r[2] in crowd))
+                                     on_card.get(r[2], 0)))
         return Link(key, tick.ts, members, agg.stats(distinct, mean, effect))
     # afterwards the tick's own account, if it is a member: a group key links each account
     # once, a suspect or a member by the group's mean, content or cards relinks with its
@@ -497,7 +515,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         member = not (group and held is not None)
     else:
         member = joins(score, tick.events, tick.harvest, align,
-                       card is not None and len(agg.cards.get(card, ())) >= CROWDED_OWNERS)
+                       len(agg.cards[card]) if card is not None else 0)
     if not member:
         return None
     return Link(key, tick.ts, ((tick.account, score, tick.events),),

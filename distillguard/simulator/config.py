@@ -231,8 +231,11 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
     # variants of the families made after their rules were set: held out of all tuning
     "lockstep_wide": _on_corpus(family="lockstep", hydra_accounts=150, lockstep_width=15.0),
     "stealth_small_cards": _on_corpus(family="stealth", hydra_accounts=200, family_cards=6),
-    # made after the opening windows' bars were set on stealth_small_cards: held out
+    # made after the opening windows' bars were set on stealth_small_cards (the card-pair
+    # rule was then developed looking at it)
     "stealth_cards_of_three": _on_corpus(family="stealth", hydra_accounts=200, family_cards=3),
+    # made after the card-pair rule was set: held out
+    "stealth_cards_of_two": _on_corpus(family="stealth", hydra_accounts=200, family_cards=2),
     "disposable_own_cards": _on_corpus(family="disposable", hydra_accounts=500,
                                        family_cards=1),
     "hydra_real": _on_corpus(hydra_accounts=250),
@@ -248,7 +251,8 @@ CORPUS_SCENARIOS: dict[str, SimConfig] = {
 #: and are held out of its tuning
 DATASETS_OF = ("stealth", "stealth_small_cards", "slow_drip", "coding_agent_imitation",
                "lockstep", "meta_prompt", "paraphrase_rewrite", "cover_traffic", "disposable",
-               "rotation", "lockstep_jitter", "lockstep_wide", "disposable_own_cards")
+               "rotation", "lockstep_jitter", "lockstep_wide", "disposable_own_cards",
+               "stealth_cards_of_two")
 CORPUS_SCENARIOS.update({
     ("coding_agent" if name == "coding_agent_imitation" else name) + "_datasets":
         replace(CORPUS_SCENARIOS[name], campaign_text="datasets") for name in DATASETS_OF})

@@ -148,6 +148,31 @@ def test_a_creation_day_is_not_judged_by_content(reference: content.ContentRefer
                         reference) == set()
 
 
+def card_ticks(vectors: dict[str, str], cards: dict[str, str], rounds: int = 3) -> list[Tick]:
+    """Quiet ticks on an opening window, each account's card among its keys."""
+    return [Tick(a, 1000.0 * r + i, 0.02, 30 + 10 * r, (f"pay:{cards[a]}",), True, content=v)
+            for r in range(rounds) for i, (a, v) in enumerate(vectors.items())]
+
+
+def test_a_card_of_two_in_a_crowded_window_links_when_it_asks_what_the_crowd_asks(
+        reference: content.ContentReference) -> None:
+    """An operator's stock of cards, spread at random, carries two of its accounts on some
+    cards: in a window its crowded cards link, those pairs join by asking what the crowd
+    asks. A household of two opening its accounts in those days, asking ordinary things,
+    does not; neither does a pair of the campaign's kind in a window no crowd links."""
+    rng = random.Random(8)
+    crowd = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(24)}
+    pair = {f"p{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(4)}
+    household = {f"h{i}": account_vector(rng, ORGANIC_KINDS[i % 5]) for i in range(4)}
+    cards = {**{a: f"pm-stock{i // 3}" for i, a in enumerate(crowd)},
+             **{a: f"pm-pair{i // 2}" for i, a in enumerate(pair)},
+             **{a: f"pm-home{i // 2}" for i, a in enumerate(household)}}
+    named = link_members(card_ticks({**crowd, **pair, **household}, cards), "opened:20448",
+                         reference)
+    assert named == set(crowd) | set(pair)
+    assert link_members(card_ticks(pair, cards), "opened:20448", reference) == set()
+
+
 def test_nothing_is_judged_before_the_reference_is_ready() -> None:
     rng = random.Random(5)
     campaign = {f"c{i}": account_vector(rng, CAMPAIGN_KIND) for i in range(10)}
