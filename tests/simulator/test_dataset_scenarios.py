@@ -34,7 +34,8 @@ ORIGINALS = {"stealth_datasets": "stealth",
              "rotation_datasets": "rotation",
              "lockstep_jitter_datasets": "lockstep_jitter",
              "lockstep_wide_datasets": "lockstep_wide",
-             "disposable_own_cards_datasets": "disposable_own_cards"}
+             "disposable_own_cards_datasets": "disposable_own_cards",
+             "stealth_cards_of_two_datasets": "stealth_cards_of_two"}
 #: each harvest-set source: its repository, licence and the categories it fills
 HARVEST = {"exercism": ("exercism/problem-specifications", "MIT", {"coding"}),
            "cruxeval": ("facebookresearch/cruxeval", "MIT", {"coding"}),
