@@ -61,6 +61,7 @@ from distillguard.testing.processes import WorkerProcess
 from distillguard.testing.settings import create_topics, unique_settings
 from tests.kafka_helpers import (
     broker_description,
+    comparable_alerts,
     drained,
     forwarded_events,
     latest_records,
@@ -446,22 +447,46 @@ def test_crash_recovery_counts_every_event_once(crash_run: dict[str, Any]) -> No
         f"counted twice {check['extra_by_account']}")
 
 
+def named_members(alerts: list[dict[str, Any]]) -> set[str]:
+    """Accounts the campaign graph names: in campaign alerts and member alerts."""
+    return {a for alert in comparable_alerts(alerts, "campaign") for a in alert["accounts"]} | {
+        alert["subject"] for alert in comparable_alerts(alerts, "member")}
+
+
 @needs_apache
 def test_crash_recovery_keeps_every_account_alert(crash_run: dict[str, Any]) -> None:
-    want = Counter(a["alert_id"] for a in crash_run["reference_alerts"] if a["kind"] == "account")
-    got = Counter(a["alert_id"] for a in crash_run["alerts"] if a["kind"] == "account")
+    """An account's own alerts, computed from its recovered record, keep their ids exactly.
+
+    Member alerts are compared by the accounts they name: their id hashes the campaign's
+    episode start and severity when the member joined, which depend on which fingerprint
+    partition's link reaches the graph first (see `campaign_view`), in a crash-free run too.
+    """
+    want = Counter(a["alert_id"] for a in comparable_alerts(crash_run["reference_alerts"],
+                                                             "account"))
+    got = Counter(a["alert_id"] for a in comparable_alerts(crash_run["alerts"], "account"))
     missing = sorted(set(want) - set(got))
     unexpected = sorted(set(got) - set(want))
     repeats = sum(n - 1 for n in got.values() if n > 1)
+    want_members = {a["subject"] for a in comparable_alerts(crash_run["reference_alerts"],
+                                                            "member")}
+    got_members = {a["subject"] for a in comparable_alerts(crash_run["alerts"], "member")}
+    members_lost = sorted(want_members - named_members(crash_run["alerts"]))
+    members_added = sorted(got_members - named_members(crash_run["reference_alerts"]))
     print(f"\nRELIABILITY crash recovery: account alerts: reference {len(want)}, crashed run "
           f"{len(set(got))} distinct ({repeats} repeats), missing {len(missing)}, "
-          f"unexpected {len(unexpected)}")
+          f"unexpected {len(unexpected)}; members named by member alerts: reference "
+          f"{len(want_members)}, crashed run {len(got_members)}, not named in the other run "
+          f"{len(members_lost)} / {len(members_added)}")
     record_result("reliability", "crash_recovery_account_alerts", {
         "reference": len(want), "crashed_run_distinct": len(set(got)), "repeats": repeats,
-        "missing": missing, "unexpected": unexpected})
+        "missing": missing, "unexpected": unexpected, "member_alert_accounts":
+        {"reference": len(want_members), "crashed_run": len(got_members),
+         "lost": members_lost, "added": members_added}})
     assert want, "the reference run sent no account alert: the comparison proves nothing"
     assert not missing, f"account alerts lost across crashes: {missing}"
     assert not unexpected, f"account alerts only the crashed run sent: {unexpected}"
+    assert not members_lost, f"members the crashed run never named: {members_lost}"
+    assert not members_added, f"members only the crashed run named: {members_added}"
 
 
 def campaign_view(alerts: list[dict[str, Any]]) -> set[tuple[str, frozenset[str]]]:
