@@ -436,7 +436,8 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         agg.suspects.pop(tick.account, None)
     entry: list[Any] | None = None
     card = _fold_card(agg, tick, owner) if key.startswith("opened:") else None
-    crowded = card is not None and len(agg.cards[card]) >= CROWDED_OWNERS
+    card_owners = len(agg.cards[card]) if card is not None else 0
+    crowded = card_owners >= CROWDED_OWNERS
     if key.startswith(RECENT_KINDS):
         prev = agg.recent.pop(tick.account, None)  # re-inserted last: the dict keeps recency
         voted = prev is not None and len(prev) > 5 and prev[5]
@@ -458,7 +459,10 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     by_mean = (key.startswith(MEAN_KINDS) and len(agg.recent) >= rule.min_owners
                and mean >= rule.group_mean and agg.recent_owners() >= rule.min_owners
                and (harvest := agg.recent_harvest()) >= MEAN_HARVEST)
-    effect = _content_effect(agg, rule, reference)
+    by_cards = agg.crowded >= rule.crowded_cards and agg.crowded_owners >= rule.min_owners
+    # an opening window's content (its crowd's) counts only once its cards link it
+    effect = (_content_effect(agg, rule, reference)
+              if by_cards or key.startswith(CONTENT_KINDS) else None)
     align = None
     if entry is not None and tick.content and agg.emb and reference is not None and reference.ready:
         align = entry[4] = round(reference.alignment(tick.content, agg.emb), 3)
@@ -467,7 +471,6 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
                   and agg.recent_owners() >= rule.min_owners
                   and agg.new_ticks >= CONTENT_NEW_SHARE * agg.ticks
                   and _content_support(agg, reference) <= CONTENT_SUPPORT)
-    by_cards = agg.crowded >= rule.crowded_cards and agg.crowded_owners >= rule.min_owners
     # the crowd's content says which way a card pair's must lie, once it plainly departs
     crowd_content = by_cards and effect is not None and effect >= rule.content_effect / 2
     if not (by_owners or by_suspects or by_mean or by_content or by_cards):
@@ -514,8 +517,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     if strong and tick.account in agg.suspects:
         member = not (group and held is not None)
     else:
-        member = joins(score, tick.events, tick.harvest, align,
-                       len(agg.cards[card]) if card is not None else 0)
+        member = joins(score, tick.events, tick.harvest, align, card_owners)
     if not member:
         return None
     return Link(key, tick.ts, ((tick.account, score, tick.events),),
