@@ -91,6 +91,7 @@ class AccountTrace:
     label: str = "organic"
     persona: str = ""
     campaign: str | None = None
+    card: str | None = None                 # its payment fingerprint
     events: int = 0
     first_ts: float = 0.0                   # event time of its first request
     max_score: float = 0.0                  # highest account score (early ticks not counted)
@@ -128,7 +129,8 @@ def run_scenario(name: str, cfg: simulator.SimConfig, embedder: Any = None) -> R
     sampler = mmd.PromptSampler() if embedder is not None else None
     run = Run(name, cfg)
     for acct in simulator.roster(cfg):
-        run.accounts[acct.account_id] = AccountTrace(label=acct.label, persona=acct.persona)
+        run.accounts[acct.account_id] = AccountTrace(label=acct.label, persona=acct.persona,
+                                                     card=acct.payment_fp)
     started = time.perf_counter()
     for doc in simulator.generate(cfg):
         ev = pipeline.detector.parse(orjson.dumps(doc))
@@ -275,7 +277,27 @@ def summarise(run: Run) -> dict[str, Any]:
               ttd_hours_p50=pct(hours, 0.5), ttd_hours_p95=pct(hours, 0.95))
     out["campaign_figures"] = campaign_figures(run)
     out["organic_named"] = organic_named(run)
+    out["by_card"] = by_card(run)
     return out
+
+
+CARD_GROUPS = ("shared", "alone", "no card")
+
+
+def by_card(run: Run) -> dict[str, dict[str, float]]:
+    """Campaign accounts by whether another active account of their campaign pays with their
+    card, and the share of each named by an alert: an account alone on its card shares with
+    its campaign only what it shares with the organic accounts opened beside it."""
+    active = [t for t in run.accounts.values() if t.campaign and t.events]
+    owners = Counter((t.campaign, t.card) for t in active if t.card)
+    groups: dict[str, list[AccountTrace]] = {g: [] for g in CARD_GROUPS}
+    for t in active:
+        groups["no card" if not t.card else
+               "shared" if owners[(t.campaign, t.card)] > 1 else "alone"].append(t)
+    return {g: {"accounts": len(ts),
+                "detected": sum(t.detected_at is not None for t in ts) / len(ts)
+                if ts else math.nan}
+            for g, ts in groups.items()}
 
 
 def organic_named(run: Run) -> dict[str, dict[str, int]]:
@@ -497,6 +519,20 @@ def code_version() -> str:
                      "benchmark)" if dirty else "")
 
 
+def card_table(summaries: list[dict[str, Any]]) -> str:
+    """Campaign accounts named by an alert, by whether their card is shared in the campaign."""
+    lines = ["| scenario | " + " | ".join(CARD_GROUPS) + " |",
+             "| --- | " + " | ".join("---" for _ in CARD_GROUPS) + " |"]
+    for s in summaries:
+        groups = s["by_card"]
+        if not any(groups[g]["accounts"] for g in CARD_GROUPS):
+            continue
+        cells = [f"{_pc(groups[g]['detected'])} of {groups[g]['accounts']}"
+                 if groups[g]["accounts"] else "" for g in CARD_GROUPS]
+        lines.append(f"| {s['scenario']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def header(args: argparse.Namespace, summaries: list[dict[str, Any]], seconds: float,
            mmd_note: str, code: str) -> str:
     seeds = sorted({s["seed"] for s in summaries})
@@ -578,6 +614,11 @@ def main(argv: list[str] | None = None) -> int:
         "alerts, of its accounts in the scenario (every organic persona is a hard negative "
         "and keeps its column).",
         persona_table(summaries),
+        "## Campaign accounts named, by their card",
+        "Each cell: the share of the campaign's active accounts named by an alert, of how many, "
+        "for accounts paying with a card another account of their campaign uses (`shared`), "
+        "alone on their card, or with no card on their events.",
+        card_table(summaries),
     ])
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
