@@ -281,22 +281,38 @@ def summarise(run: Run) -> dict[str, Any]:
     return out
 
 
-CARD_GROUPS = ("shared", "alone", "no card")
+CARD_GROUPS = ("shared", "shared later", "alone", "no card")
 
 
 def by_card(run: Run) -> dict[str, dict[str, float]]:
-    """Campaign accounts by whether another active account of their campaign pays with their
-    card, and the share of each named by an alert: an account alone on its card shares with
-    its campaign only what it shares with the organic accounts opened beside it."""
+    """Campaign accounts by what their card tells: another account of their campaign on it
+    active within a day of their own first request (`shared`), only later (`shared later`),
+    none (`alone`: it shares with its campaign only what it shares with the organic accounts
+    opened beside it), or no card at all; per group, the share named by an alert, and named
+    within a day of the account's own first request."""
     active = [t for t in run.accounts.values() if t.campaign and t.events]
-    owners = Counter((t.campaign, t.card) for t in active if t.card)
+    firsts: dict[tuple[str | None, str], list[float]] = defaultdict(list)
+    for t in active:
+        if t.card:
+            firsts[(t.campaign, t.card)].append(t.first_ts)
     groups: dict[str, list[AccountTrace]] = {g: [] for g in CARD_GROUPS}
     for t in active:
-        groups["no card" if not t.card else
-               "shared" if owners[(t.campaign, t.card)] > 1 else "alone"].append(t)
+        mates = sorted(firsts[(t.campaign, t.card)]) if t.card else []
+        if not t.card:
+            group = "no card"
+        elif len(mates) < 2:
+            group = "alone"
+        else:
+            # the earliest first request on the card other than this account's own
+            other = mates[1] if mates[0] == t.first_ts else mates[0]
+            group = "shared" if other <= t.first_ts + DAY else "shared later"
+        groups[group].append(t)
     return {g: {"accounts": len(ts),
                 "detected": sum(t.detected_at is not None for t in ts) / len(ts)
-                if ts else math.nan}
+                if ts else math.nan,
+                "detected_own_24h": sum(t.detected_at is not None
+                                        and t.detected_at <= t.first_ts + DAY
+                                        for t in ts) / len(ts) if ts else math.nan}
             for g, ts in groups.items()}
 
 
@@ -527,8 +543,9 @@ def card_table(summaries: list[dict[str, Any]]) -> str:
         groups = s["by_card"]
         if not any(groups[g]["accounts"] for g in CARD_GROUPS):
             continue
-        cells = [f"{_pc(groups[g]['detected'])} of {groups[g]['accounts']}"
-                 if groups[g]["accounts"] else "" for g in CARD_GROUPS]
+        cells = [f"{_pc(groups[g]['detected'])} ({_pc(groups[g]['detected_own_24h'])}) "
+                 f"of {groups[g]['accounts']}" if groups[g]["accounts"] else ""
+                 for g in CARD_GROUPS]
         lines.append(f"| {s['scenario']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -615,9 +632,11 @@ def main(argv: list[str] | None = None) -> int:
         "and keeps its column).",
         persona_table(summaries),
         "## Campaign accounts named, by their card",
-        "Each cell: the share of the campaign's active accounts named by an alert, of how many, "
-        "for accounts paying with a card another account of their campaign uses (`shared`), "
-        "alone on their card, or with no card on their events.",
+        "Each cell: the share of the campaign's active accounts named by an alert (within 24 h "
+        "of the account's own first request), of how many. `shared`: another account of the "
+        "campaign on its card sent its first request within 24 h of this one's first; "
+        "`shared later`: only after that; `alone`: no other account of the campaign on its "
+        "card; `no card`: none on its events.",
         card_table(summaries),
     ])
     print(text)
