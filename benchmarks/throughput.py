@@ -13,7 +13,9 @@ One run, on one set of simulated events kept in memory as orjson bytes:
    and, for context, (d) the detector alone in this process (`parse_event` +
    `distillguard.models.replay.Backtest`, no Kafka) and (e) the floor of the worker's
    transport: its batch consumer (`distillguard.streams.batching`) with the least work a
-   detector can do, parse and one table write per account per batch;
+   detector can do, parse and one table write per account per batch, and (f) the Python
+   peer users would pick instead: a Quix Streams application keeping a counter, a rate
+   and a rolling mean of output tokens per account (`perf/quix_app.py`);
 3. latency at half of (c)'s rate: paced production with `ts` = produce wall time,
    p50/p99 of (arrival of the account's changelog record - its `last`) and of
    (arrival of an alert - its `ts`);

@@ -9,8 +9,9 @@ producing, reading topics, metrics) is `distillguard.testing`. The throughput be
 - `workers`: benchmark workers, their event counters and logs, and rates measured from them.
 - `data`: the simulated inputs, producing them, and record sizes in a changelog.
 - `transport`: the baselines (a) raw aiokafka, (b) bare Faust, (d) the detector alone,
-  (e) the floor of the worker's transport.
+  (e) the floor of the worker's transport, (f) the Quix Streams peer.
 - `bare_faust_app`: the Faust app that (b) and (e) run in a child process.
+- `quix_app`: the Quix Streams application that (f) runs in a child process.
 - `latency`: paced production and the latency to table and to alert.
 - `memory`: a million tracked accounts and the time to rebuild their tables.
 - `pyspy`: a py-spy profile of a worker.

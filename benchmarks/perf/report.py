@@ -67,7 +67,7 @@ def budget_cell(t: dict[str, Any], target: float = 40_000) -> str:
 
 
 def _throughput_rows(r: dict[str, Any], add: Add) -> None:
-    """Data, produce, (a)-(e), their ratios and the budget left at 40,000 ev/s."""
+    """Data, produce, (a)-(f), their ratios and the budget left at 40,000 ev/s."""
     a = r.get("args", {})
     d = r.get("data")
     if d:
@@ -103,7 +103,14 @@ def _throughput_rows(r: dict[str, Any], add: Add) -> None:
              f"{_f(e.get('state_bytes'))} B table write per account per batch, no detection",
              f"**{_f(e['events_per_s'])} ev/s** = {_f(e['us_per_event'], 1)} us/event (machine "
              f"busy {_f(e.get('machine_busy_percent'))}%)"))
-    for key, label in (("c_over_a", "c/a"), ("c_over_b", "c/b"), ("c_over_d", "c/d")):
+    f = t.get("f_quix")
+    if f:
+        add(("(f) Quix Streams peer: per account a counter, an event-time rate and a rolling "
+             "output-token mean in its RocksDB state (changelogged)",
+             f"**{_f(f['events_per_s'])} ev/s** = {_f(f['us_per_event'], 1)} us/event (machine "
+             f"busy {_f(f.get('machine_busy_percent'))}%)"))
+    for key, label in (("c_over_a", "c/a"), ("c_over_b", "c/b"), ("c_over_d", "c/d"),
+                       ("c_over_e", "c/e"), ("c_over_f", "c/f")):
         if key in t:
             add((f"ratio {label}", f"{t[key]:.3f}"))
     if e and t.get("d_inprocess"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distillguard.streams.admin import ensure_topics
+from distillguard.streams.admin import TopicSpec, ensure_topics
 from distillguard.streams.settings import Settings
 from distillguard.testing.metrics import total
 from distillguard.testing.processes import WorkerProcess
@@ -27,7 +27,7 @@ from perf.latency import paced_latency
 from perf.memory import million
 from perf.pyspy import profile_worker
 from perf.system import Busy, wait_quiet
-from perf.transport import bare_faust, in_process, raw_aiokafka
+from perf.transport import bare_faust, in_process, quix_peer, raw_aiokafka
 from perf.workers import (
     EXTRA_WORKER_ENV,
     bench_settings,
@@ -66,14 +66,17 @@ def inputs(ctx: Context, n: int) -> tuple[list[tuple[bytes, bytes]], str]:
     events, ctx.result["data"] = simulated(n)
     ctx.result["data"]["events"] = n
     topic = f"bench-input-{uid()}"
-    asyncio.run(ensure_topics(ctx.bootstrap, {topic: ctx.partitions}))
+    # retention set explicitly: Quix Streams (f) derives its changelog's retention from the
+    # input topic's and fails on a broker (the embedded Tansu) that reports none by default
+    spec = TopicSpec(ctx.partitions, config={"retention.ms": "-1"})
+    asyncio.run(ensure_topics(ctx.bootstrap, {topic: spec}))
     ctx.result["produce"] = asyncio.run(produce_timed(ctx.bootstrap, topic, events, n, "input"))
     return events, topic
 
 
 def throughput(ctx: Context, events: list[tuple[bytes, bytes]], topic: str,
                skip_inprocess: bool) -> Settings:
-    """2. (a)-(e) on the same input; returns the settings of (c)'s worker (for step 4a)."""
+    """2. (a)-(f) on the same input; returns the settings of (c)'s worker (for step 4a)."""
     n, parts = len(events), ctx.partitions
     thr: dict[str, Any] = {}
     ctx.result["throughput"] = thr
@@ -119,6 +122,14 @@ def throughput(ctx: Context, events: list[tuple[bytes, bytes]], topic: str,
         thr["e_floor"] = bare_faust(ctx.bootstrap, topic, n, parts, ctx.work, floor=True)
     thr["e_floor"]["machine_busy_percent"] = busy.percent
     progress(f"2e. {thr['e_floor']['events_per_s']:,.0f} ev/s")
+    thr["c_over_e"] = c_rate / thr["e_floor"]["events_per_s"]
+    ctx.quiet("f")
+    progress("2f. the Quix Streams peer: a counter, a rate and a rolling mean per account")
+    with Busy() as busy:
+        thr["f_quix"] = quix_peer(ctx.bootstrap, topic, n, ctx.work)
+    thr["f_quix"]["machine_busy_percent"] = busy.percent
+    progress(f"2f. {thr['f_quix']['events_per_s']:,.0f} ev/s")
+    thr["c_over_f"] = c_rate / thr["f_quix"]["events_per_s"]
     print(f"(a) raw aiokafka {thr['a_raw']['events_per_s']:,.0f} ev/s | (b) bare Faust "
           f"{thr['b_faust']['events_per_s']:,.0f} ev/s | (c) worker {c_rate:,.0f} ev/s | "
           f"c/a {thr['c_over_a']:.3f} | c/b {thr['c_over_b']:.3f}", flush=True)

@@ -1,5 +1,5 @@
 """The baselines beside the worker: (a) raw aiokafka, (b) bare Faust, (d) the detector alone,
-(e) the floor of the worker's transport."""
+(e) the floor of the worker's transport, (f) the Quix Streams peer."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from distillguard.testing.processes import spawn, stop_group
 from perf.common import ROOT, progress, uid
 
 BARE_FAUST_APP = Path(__file__).with_name("bare_faust_app.py")
+QUIX_APP = Path(__file__).with_name("quix_app.py")
 
 
 async def raw_aiokafka(bootstrap: str, topic: str, n: int) -> dict[str, Any]:
@@ -71,7 +72,28 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
                BENCH_FETCH_BYTES=str(Settings().max_request_bytes),
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
-    proc = spawn([sys.executable, str(BARE_FAUST_APP), "worker"], out, env=env, cwd=work)
+    doc = _child_result([sys.executable, str(BARE_FAUST_APP), "worker"], out, env, work, n,
+                        label)
+    if floor:
+        doc["state_bytes"] = state_bytes
+    return doc
+
+
+def quix_peer(bootstrap: str, topic: str, n: int, work: Path) -> dict[str, Any]:
+    """(f) the Quix Streams peer (`perf/quix_app.py`): a counter, an event-time rate and a
+    rolling output-token mean per account in Quix's RocksDB state, on the same input."""
+    out = work / f"quix-{uid()}.out"
+    env = dict(os.environ, BENCH_N=str(n), BENCH_APP_ID=f"bench-quix-{uid()}",
+               BENCH_BOOTSTRAP=bootstrap, BENCH_TOPIC=topic,
+               BENCH_DATADIR=str(work / f"quix-state-{uid()}"))
+    return _child_result([sys.executable, str(QUIX_APP)], out, env, work, n, "(f) Quix Streams")
+
+
+def _child_result(cmd: list[str], out: Path, env: dict[str, str], work: Path, n: int,
+                  label: str) -> dict[str, Any]:
+    """Run a baseline app until it prints `BENCH-RESULT`, reporting its progress; the app
+    is stopped whatever happens."""
+    proc = spawn(cmd, out, env=env, cwd=work)
     started, last = time.monotonic(), time.monotonic()
     try:
         while True:
@@ -82,8 +104,6 @@ def bare_faust(bootstrap: str, topic: str, n: int, partitions: int, work: Path,
                 doc = orjson.loads(result[-1])
                 doc["events_per_s"] = doc["events"] / doc["seconds"]
                 doc["us_per_event"] = 1e6 * doc["seconds"] / doc["events"]
-                if floor:
-                    doc["state_bytes"] = state_bytes
                 return dict(doc)
             if proc.poll() is not None:
                 raise RuntimeError(f"{label} app exited:\n{text[-3000:]}")
