@@ -362,10 +362,16 @@ def campaign_figures(run: Run) -> dict[str, Any]:
             named_24h[camp].update(accounts_named)
         named_own_24h[camp].update(a for a in accounts_named
                                    if ts <= run.accounts[a].first_ts + DAY)
+    known: dict[str, float] = {}  # when each campaign was first named in a campaign alert
+    for subject, _, ts in named_at:
+        known[owner[subject]] = min(ts, known.get(owner[subject], ts))
     for camp, accounts in sorted(members.items()):
         if len(accounts) < 5:
             continue  # a lone loud or pivoting account is no campaign
         named = set().union(*(named_by_subject[s] for s, c in owner.items() if c == camp))
+        # accounts whose first request came after their campaign was known
+        late = [run.accounts[a] for a in accounts if camp in known
+                and run.accounts[a].events and run.accounts[a].first_ts > known[camp]]
         figures[camp] = {
             "accounts": len(accounts),
             "campaign_ids": sorted(s for s, c in owner.items() if c == camp),
@@ -377,6 +383,9 @@ def campaign_figures(run: Run) -> dict[str, Any]:
             / len(accounts),
             "coverage_own_24h": len(named_own_24h[camp] & accounts) / len(accounts),
             "purity": len(named & accounts) / len(named) if named else math.nan,
+            "late_members": len(late),
+            "late_named_by_3": sum(t.detected_after is not None and t.detected_after <= 3
+                                   for t in late) / len(late) if late else math.nan,
         }
     return {"per_campaign": figures, "organic_campaign_alerts": organic_alerts}
 
@@ -394,8 +403,9 @@ def table(summaries: list[dict[str, Any]]) -> str:
     lines = ["| scenario | family | tuned_on | method | recall@0.1%FPR | recall@1%FPR | "
              "TTD req p50/p95 | TTD hours p50/p95 | campaign coverage (24 h of the campaign's "
              "start, of its accounts active by then; own 24 h) | "
-             "purity | organic campaign alerts |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "purity | organic campaign alerts | joining a known campaign: named by their "
+             "3rd request |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in summaries:
         camps = s["campaign_figures"]["per_campaign"]
         cov = "; ".join(f"{c['coverage']:.1%} ({c['coverage_24h']:.1%} of "
@@ -404,6 +414,8 @@ def table(summaries: list[dict[str, Any]]) -> str:
                         f"{len(c['campaign_ids'])} id"
                         for c in camps.values()) or "n/a"
         pur = "; ".join(_pc(c["purity"]) for c in camps.values()) or "n/a"
+        late = "; ".join(f"{_pc(c['late_named_by_3'])} of {c['late_members']}"
+                         for c in camps.values()) or "n/a"
         for method in METHODS:
             m = s[method]
             row = [s["scenario"], s["family"], s["tuned_on"], method]
@@ -412,9 +424,9 @@ def table(summaries: list[dict[str, Any]]) -> str:
             if method == "distillguard":
                 row += [f"{_num(m['ttd_requests_p50'], 0)} / {_num(m['ttd_requests_p95'], 0)}",
                         f"{_num(m['ttd_hours_p50'], 1)} / {_num(m['ttd_hours_p95'], 1)}",
-                        cov, pur, str(s["campaign_figures"]["organic_campaign_alerts"])]
+                        cov, pur, str(s["campaign_figures"]["organic_campaign_alerts"]), late]
             else:
-                row += ["", "", "", "", ""]
+                row += ["", "", "", "", "", ""]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
