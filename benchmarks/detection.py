@@ -369,9 +369,16 @@ def campaign_figures(run: Run) -> dict[str, Any]:
         if len(accounts) < 5:
             continue  # a lone loud or pivoting account is no campaign
         named = set().union(*(named_by_subject[s] for s, c in owner.items() if c == camp))
-        # accounts whose first request came after their campaign was known
+        # accounts whose first request came after their campaign was known, and those of
+        # them whose card another account of the campaign named by then pays with
         late = [run.accounts[a] for a in accounts if camp in known
                 and run.accounts[a].events and run.accounts[a].first_ts > known[camp]]
+        named_cards: dict[str, float] = {}
+        for a in accounts:
+            t = run.accounts[a]
+            if t.card and t.detected_at is not None:
+                named_cards[t.card] = min(t.detected_at, named_cards.get(t.card, t.detected_at))
+        on_named = [t for t in late if t.card and named_cards.get(t.card, math.inf) < t.first_ts]
         figures[camp] = {
             "accounts": len(accounts),
             "campaign_ids": sorted(s for s, c in owner.items() if c == camp),
@@ -384,10 +391,17 @@ def campaign_figures(run: Run) -> dict[str, Any]:
             "coverage_own_24h": len(named_own_24h[camp] & accounts) / len(accounts),
             "purity": len(named & accounts) / len(named) if named else math.nan,
             "late_members": len(late),
-            "late_named_by_3": sum(t.detected_after is not None and t.detected_after <= 3
-                                   for t in late) / len(late) if late else math.nan,
+            "late_named_by_3": _named_by_3(late),
+            "late_on_named_card": len(on_named),
+            "late_on_named_card_named_by_3": _named_by_3(on_named),
         }
     return {"per_campaign": figures, "organic_campaign_alerts": organic_alerts}
+
+
+def _named_by_3(traces: list[AccountTrace]) -> float:
+    """The share of `traces` named by an alert by their third request (nan for none)."""
+    return (sum(t.detected_after is not None and t.detected_after <= 3 for t in traces)
+            / len(traces) if traces else math.nan)
 
 
 def _pc(x: float) -> str:
@@ -404,7 +418,7 @@ def table(summaries: list[dict[str, Any]]) -> str:
              "TTD req p50/p95 | TTD hours p50/p95 | campaign coverage (24 h of the campaign's "
              "start, of its accounts active by then; own 24 h) | "
              "purity | organic campaign alerts | joining a known campaign: named by their "
-             "3rd request |",
+             "3rd request (of those on a card with an account named before) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in summaries:
         camps = s["campaign_figures"]["per_campaign"]
@@ -414,7 +428,9 @@ def table(summaries: list[dict[str, Any]]) -> str:
                         f"{len(c['campaign_ids'])} id"
                         for c in camps.values()) or "n/a"
         pur = "; ".join(_pc(c["purity"]) for c in camps.values()) or "n/a"
-        late = "; ".join(f"{_pc(c['late_named_by_3'])} of {c['late_members']}"
+        late = "; ".join(f"{_pc(c['late_named_by_3'])} of {c['late_members']} "
+                         f"({_pc(c['late_on_named_card_named_by_3'])} of "
+                         f"{c['late_on_named_card']} on a named card)"
                          for c in camps.values()) or "n/a"
         for method in METHODS:
             m = s[method]

@@ -490,11 +490,14 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         """A recent account joins by the group's mean (if it takes something distillers
         take), by sharing its content, or by sharing a crowded card of the opening window
         (`card_owners`: owners who opened their accounts in the window on its card), or a
-        card of two there while asking what the crowd asks."""
-        if events < MEAN_MEMBER_EVENTS or entry_score < least:
+        card of two there while asking what the crowd asks. A crowded card is evidence of
+        its own, so a new account on one joins from its first request; the group's mean needs
+        `MEAN_MEMBER_EVENTS` of the account's own."""
+        if entry_score < least:
             return False
         aligned = entry_align is not None and entry_align >= MEMBER_ALIGNMENT
-        return ((by_mean and entry_score >= floor and entry_harvest >= harvest_floor
+        return ((by_mean and events >= MEAN_MEMBER_EVENTS and entry_score >= floor
+                 and entry_harvest >= harvest_floor
                  and (focus_enough or entry_harvest > FOCUS_ONLY))
                 or (by_content and aligned and events >= CONTENT_MEMBER_EVENTS)
                 or (by_cards and card_owners >= CROWDED_OWNERS)

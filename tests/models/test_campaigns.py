@@ -135,6 +135,21 @@ def test_a_batch_of_accounts_on_a_stock_of_small_cards_links_by_its_opening_wind
     assert feed(FingerprintAggregate(), "opened:20448", staff) == []
 
 
+def test_a_new_account_on_a_crowded_card_of_a_linked_window_joins_at_its_first_request() -> None:
+    """Once an opening window links, an account on one of its crowded cards is a member
+    from its first (provisional) tick: the card is the evidence, not its own behaviour.
+    One on a card of its own there is not."""
+    batch = [Tick(f"c{i}", 0.0, 0.02, 20, (f"pay:pm-stock{i % 8}",), True, harvest=0.0)
+             for i in range(40)]
+    agg = FingerprintAggregate()
+    feed(agg, "opened:20448", batch)
+    assert agg.linked
+    late = Tick("c-late", 1.0, 0.0, 1, ("pay:pm-stock3",), True, provisional=True)
+    alone = Tick("o-late", 1.0, 0.0, 1, ("pay:pm-own",), True, provisional=True)
+    assert [link.accounts for link in feed(agg, "opened:20448", [late, alone])] == [
+        (("c-late", 0.0, 1),)]
+
+
 def test_opening_windows_hold_every_batch_opened_within_two_days() -> None:
     """Two windows, offset by half their width, hold each day of a young, carded account:
     any three consecutive days fall whole into one of them."""
