@@ -18,13 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from distillguard.models.text_signals import (
-    FOCUS_TASKS,
-    elicits_chain_of_thought,
-    exact_fingerprint,
-    looks_like_coding,
-    template_fingerprint,
-)
+from distillguard.models.text_signals import FOCUS_TASKS, signals
 
 if TYPE_CHECKING:
     from distillguard.models.content import ContentSampler
@@ -53,15 +47,6 @@ _INVISIBLE = re.compile(
     "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0"
     "\U000e0100-\U000e01ef]"
 )
-#: only this much of a prompt is scanned for template slots and task words: the
-#: fingerprint of the whole text is cheap, regex analysis of a 1 MiB prompt is not
-MAX_ANALYSED_CHARS = 16_384
-#: a prompt at least twice this long has a header: its first line if that is
-#: HEADER_MIN_CHARS to this long, else its first this many characters
-HEADER_CHARS = 200
-#: a first line shorter than this ("Hi,", "Task:") is no pipeline's instruction
-HEADER_MIN_CHARS = 32
-
 #: stable dead-letter reason codes (the `x-dlq-reason` header)
 REASONS = (
     "too_large",
@@ -319,43 +304,20 @@ def _build_checked(doc: dict[str, Any]) -> Event:
     return ev
 
 
-def prompt_header(prompt: str) -> str | None:
-    """The fixed opening a pipeline would put before what it samples, if `prompt` is long.
-
-    Its first line when that ends within `HEADER_MIN_CHARS`..`HEADER_CHARS`
-    characters (a short instruction line before the seed examples), else its first
-    `HEADER_CHARS` characters (a long instruction block).
-
-    >>> prompt_header("Write one new task in the style of these examples.\\n" + "seed " * 80)
-    'Write one new task in the style of these examples.'
-    >>> len(prompt_header("An instruction block without a break. " * 12))
-    200
-    >>> prompt_header("Sort this list in python.") is None
-    True
-    """
-    if len(prompt) < 2 * HEADER_CHARS:
-        return None
-    cut = prompt.find("\n", HEADER_MIN_CHARS, HEADER_CHARS)
-    return prompt[:cut] if cut > 0 else prompt[:HEADER_CHARS]
-
-
 def _text_signals(ev: Event, prompt: str | None, system: str | None) -> None:
     """Derive fingerprints and task flags from `prompt`/`system`; the text goes no further."""
+    prompt_fp, header_fp, template_fp, cot, coding, system_fp = signals(
+        prompt, system, ev.task is None)
     if prompt is not None:
-        ev.prompt_fp = exact_fingerprint(prompt)
-        if (header := prompt_header(prompt)) is not None:
-            ev.header_fp = exact_fingerprint(header)
-        head = prompt[:MAX_ANALYSED_CHARS]
-        ev.template_fp = template_fingerprint(head)
-        ev.cot = elicits_chain_of_thought(head)
+        ev.prompt_fp, ev.header_fp, ev.template_fp, ev.cot = prompt_fp, header_fp, template_fp, cot
     elif ev.prompt_fp is not None:
         ev.template_fp = ev.prompt_fp  # a fingerprint-only gateway: exact repeats only
     if system is not None:
-        ev.system_fp = exact_fingerprint(system)
+        ev.system_fp = system_fp
     if ev.task is not None:
         ev.focus = ev.task in FOCUS_TASKS
     elif prompt is not None:
-        ev.focus = looks_like_coding(prompt[:MAX_ANALYSED_CHARS]) or bool(ev.tools)
+        ev.focus = bool(coding) or bool(ev.tools)
 
 
 def _client(doc: dict[str, Any], ev: Event) -> None:

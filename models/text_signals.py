@@ -15,6 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
+
+from distillguard.models.compiled import NATIVE
+
+if TYPE_CHECKING:
+    from distillguard.models._native import TextSignals
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -81,6 +87,19 @@ CLAUSE_WORDS = 20
 
 #: kinds of task counted as the capability focus of extraction campaigns
 FOCUS_TASKS = frozenset({"coding", "agentic"})
+#: only this much of a prompt is scanned for template slots and task words: the
+#: fingerprint of the whole text is cheap, regex analysis of a 1 MiB prompt is not
+MAX_ANALYSED_CHARS = 16_384
+#: a prompt at least twice this long has a header: its first line if that is
+#: HEADER_MIN_CHARS to this long, else its first this many characters
+HEADER_CHARS = 200
+#: a first line shorter than this ("Hi,", "Task:") is no pipeline's instruction
+HEADER_MIN_CHARS = 32
+
+#: what `signals` gives: the prompt's exact, header and template fingerprints, whether
+#: it elicits chain-of-thought and (if asked) whether it looks like coding, and the
+#: system text's fingerprint; None where there is no such text
+Signals = tuple[str | None, str | None, str | None, bool | None, bool | None, str | None]
 
 
 def fingerprint(text: str) -> str:
@@ -147,6 +166,26 @@ def looks_like_coding(text: str) -> bool:
     return _CODING.search(text.lower()) is not None
 
 
+def prompt_header(prompt: str) -> str | None:
+    """The fixed opening a pipeline would put before what it samples, if `prompt` is long.
+
+    Its first line when that ends within `HEADER_MIN_CHARS`..`HEADER_CHARS`
+    characters (a short instruction line before the seed examples), else its first
+    `HEADER_CHARS` characters (a long instruction block).
+
+    >>> prompt_header("Write one new task in the style of these examples.\\n" + "seed " * 80)
+    'Write one new task in the style of these examples.'
+    >>> len(prompt_header("An instruction block without a break. " * 12))
+    200
+    >>> prompt_header("Sort this list in python.") is None
+    True
+    """
+    if len(prompt) < 2 * HEADER_CHARS:
+        return None
+    cut = prompt.find("\n", HEADER_MIN_CHARS, HEADER_CHARS)
+    return prompt[:cut] if cut > 0 else prompt[:HEADER_CHARS]
+
+
 def elicits_chain_of_thought(text: str) -> bool:
     """Whether the prompt asks the model to spell out its reasoning.
 
@@ -169,3 +208,51 @@ def elicits_chain_of_thought(text: str) -> bool:
         return False
     return any(len(clause.split()) <= CLAUSE_WORDS and _PROCESS.search(clause)
                and _EXPOSE.search(clause) for clause in _CLAUSE.split(lowered))
+
+
+def python_signals(prompt: str | None, system: str | None, coding: bool) -> Signals:
+    """`signals` in Python: the reference the compiled twin is checked against."""
+    system_fp = None if system is None else exact_fingerprint(system)
+    if prompt is None:
+        return None, None, None, None, None, system_fp
+    header = prompt_header(prompt)
+    head = prompt[:MAX_ANALYSED_CHARS]
+    return (exact_fingerprint(prompt), None if header is None else exact_fingerprint(header),
+            template_fingerprint(head), elicits_chain_of_thought(head),
+            looks_like_coding(head) if coding else None, system_fp)
+
+
+def _compiled_twin() -> TextSignals | None:
+    """The compiled `signals`, given this module's patterns (one source for each rule).
+
+    The regex crate has no possessive repeats (greedy ones match the same here, see
+    `_IDENT`), and Python's `\\s` also takes \\x1c-\\x1f; `_CODE_BLOCK` and `_NAME`
+    (a look-behind) are written out by hand in the crate.
+    """
+    if NATIVE is None:
+        return None
+    patterns = {
+        "inline_code": _INLINE_CODE.pattern, "quoted": _QUOTED.pattern,
+        "url": _URL.pattern.replace(r"\S", r"[^\s\x1c-\x1f]"),
+        "ident": _IDENT.pattern.replace("++", "+").replace("*+", "*"),
+        "number": _NUMBER.pattern, "word": _WORD.pattern, "coding": _CODING.pattern,
+        "cot": _COT.pattern, "process": _PROCESS.pattern, "expose": _EXPOSE.pattern,
+        "clause": _CLAUSE.pattern,
+    }
+    twin: TextSignals = NATIVE.TextSignals(patterns, CLAUSE_WORDS, MAX_ANALYSED_CHARS, HEADER_CHARS,
+                                           HEADER_MIN_CHARS)
+    return twin
+
+
+_TWIN = _compiled_twin()
+
+
+def signals(prompt: str | None, system: str | None, coding: bool) -> Signals:
+    """The prompt's and system text's fingerprints and flags (see `Signals`).
+
+    The compiled twin takes ASCII text and returns None for anything else, which
+    the Python reference then takes: both give the same values on every input.
+    """
+    if _TWIN is not None and (got := _TWIN.signals(prompt, system, coding)) is not None:
+        return got
+    return python_signals(prompt, system, coding)
