@@ -25,13 +25,18 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "benchmark_alerts.j
 SCALE = 0.05
 
 
-def scenario_alerts() -> Iterator[bytes]:
-    """One JSON line per alert, each tagged with its scenario, in replay order."""
+def scenario_streams() -> Iterator[tuple[str, list[bytes]]]:
+    """Each benchmark scenario's name and its records, scaled down (`SCALE`)."""
     for name, cfg in simulator.SCENARIOS.items():
         if name != "demo":
             cfg = replace(cfg, organic_accounts=max(20, int(cfg.organic_accounts * SCALE)),
                           hydra_accounts=max(5, int(cfg.hydra_accounts * SCALE)))
-        lines = [orjson.dumps(doc) for doc in simulator.generate(cfg)]
+        yield name, [orjson.dumps(doc) for doc in simulator.generate(cfg)]
+
+
+def scenario_alerts() -> Iterator[bytes]:
+    """One JSON line per alert, each tagged with its scenario, in replay order."""
+    for name, lines in scenario_streams():
         for alert in replay(lines):
             yield orjson.dumps({"scenario": name, "alert": alert})
 

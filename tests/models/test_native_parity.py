@@ -1,0 +1,166 @@
+"""The compiled hot path against its Python twin: the same values on every input.
+
+`distillguard.models._native` (Rust, `models/native/`) takes the per-event text
+work; the Python functions in `distillguard.models.text_signals` stay the
+reference. Three layers, as for the validator (`test_fuzz.py`):
+
+- hypothesis properties over text built from the fragments the rules look at
+  (fences, quotes, URLs, identifiers, numbers, names, reasoning asks, Python's
+  extra whitespace \\x1c-\\x1f) and over any Unicode text: on ASCII the compiled
+  twin must answer and agree; elsewhere it must agree or leave it to Python;
+- the seeded mutation fuzz of `test_fuzz.py`: every record gives the same
+  `Event` or `Rejection` through both;
+- the benchmark streams: the same events, account records, aggregates and
+  alerts through both, and the recorded alerts (`test_benchmark_alerts.py`)
+  through the Python twin too.
+
+Where cargo is on PATH the extension must have been built: an optional build that
+failed silently would otherwise leave only the Python twin tested.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from distillguard.models import compiled, text_signals
+from distillguard.models.events import Event, Rejection, parse_event
+from distillguard.models.replay import Backtest
+from tests.models import test_benchmark_alerts
+from tests.models.test_fuzz import FUZZ_SEED, FUZZ_TOTAL, fuzz_cases
+
+needs_twin = pytest.mark.skipif(compiled.NATIVE is None,
+                                reason="the compiled extension is not installed")
+PROPERTY = settings(max_examples=1500, deadline=None, database=None)
+
+
+@contextmanager
+def python_only() -> Iterator[None]:
+    """Run the Python twin alone for the duration (as `DISTILLGUARD_NATIVE=off` would)."""
+    twin = text_signals._TWIN
+    text_signals._TWIN = None
+    try:
+        yield
+    finally:
+        text_signals._TWIN = twin
+
+
+def test_the_extension_is_built_where_a_toolchain_is() -> None:
+    if shutil.which("cargo") is None:
+        pytest.skip("no Rust toolchain here: the Python twin runs")
+    assert compiled.load("auto") is not None, (
+        "cargo is on PATH but distillguard.models._native did not build: see pip's output")
+    assert compiled.implementation() == ("python" if compiled.load() is None else "compiled")
+
+
+def test_the_setting_is_checked_and_named() -> None:
+    with pytest.raises(ValueError, match=compiled.SETTING):
+        compiled.load("fast")
+    assert compiled.load("off") is None
+
+
+FRAGMENTS = (
+    "```", "```python\n", "`x`", "`", '"', "'", "'quoted text'", '"a"', "http://a.b/c?d=1",
+    "https://", "www.example.org", "snake_case", "camelCase", "a.b.c", "call()", "_x",
+    "12", "-3.5", "1,000", "12:30", "3/4", "+7", "Bob", "Alice Smith", ", Carol", "; Dan",
+    ": Eve", " ", "  ", "\n", "\t", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", ".", "!", "?",
+    ";", ":", "step by step", "Step-By-Step", "show your work", "chain of thought",
+    "think it through", "each step", "derive", "walk me through", "before the final answer",
+    "explain", "reasoning", "<thinking>", "let's think", "def", "class", "bug", "c++",
+    "unit tests", "stack trace", "import", "the", "a", "of", "X", "Z", "word", "<id>", "<n>",
+)
+ascii_text = st.lists(st.sampled_from(FRAGMENTS) | st.text(st.characters(max_codepoint=127),
+                                                           max_size=6),
+                      max_size=40).map("".join)
+any_text = st.text(max_size=300) | st.lists(
+    st.sampled_from(FRAGMENTS) | st.text(max_size=4), max_size=30).map("".join)
+
+
+@needs_twin
+@PROPERTY
+@given(st.none() | ascii_text, st.none() | ascii_text, st.booleans())
+def test_ascii_text_gives_the_same_signals(prompt: str | None, system: str | None,
+                                           coding: bool) -> None:
+    assert text_signals._TWIN is not None
+    got = text_signals._TWIN.signals(prompt, system, coding)
+    assert got is not None, "ASCII text is the compiled twin's to analyse"
+    assert got == text_signals.python_signals(prompt, system, coding)
+
+
+@needs_twin
+@PROPERTY
+@given(st.none() | any_text, st.none() | any_text, st.booleans())
+def test_any_text_gives_the_same_signals_or_goes_to_python(
+        prompt: str | None, system: str | None, coding: bool) -> None:
+    assert text_signals._TWIN is not None
+    got = text_signals._TWIN.signals(prompt, system, coding)
+    assert got is None or got == text_signals.python_signals(prompt, system, coding)
+
+
+@needs_twin
+def test_long_prompts_past_the_analysed_and_header_limits() -> None:
+    rng = random.Random(7)
+    words = [f for f in FRAGMENTS if f.strip()]
+    for n in (399, 400, 401, 2_000, text_signals.MAX_ANALYSED_CHARS + 50, 40_000):
+        prompt = " ".join(rng.choice(words) for _ in range(n))[:n]
+        for text in (prompt, "Instruction line of some length, at least 32.\n" + prompt):
+            assert text_signals._TWIN is not None
+            assert (text_signals._TWIN.signals(text, None, True)
+                    == text_signals.python_signals(text, None, True))
+
+
+@needs_twin
+def test_the_seeded_fuzz_parses_the_same_through_both() -> None:
+    raws = [case.raw for case in fuzz_cases(random.Random(FUZZ_SEED), FUZZ_TOTAL)]
+    compiled_results = [parse_event(raw) for raw in raws]
+    with python_only():
+        python_results = [parse_event(raw) for raw in raws]
+    differ = [(raw, a, b) for raw, a, b in zip(raws, compiled_results, python_results,
+                                               strict=True) if a != b]
+    assert not differ, f"{len(differ)} of {len(raws)} records differ, e.g. {differ[:3]}"
+
+
+def _parsed(streams: list[tuple[str, list[bytes]]]) -> list[list[Event | Rejection]]:
+    return [[parse_event(line) for line in lines] for _, lines in streams]
+
+
+def _replayed(lines: list[bytes]) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """A stream's alerts, account records and aggregates (the content sampler included)."""
+    backtest = Backtest()
+    alerts: list[dict[str, Any]] = []
+    for line in lines:
+        ev = backtest.detector.parse(line)
+        if isinstance(ev, Event):
+            alerts.extend(backtest.process(ev).alerts)
+    return alerts, backtest.accounts, backtest.aggregates
+
+
+@needs_twin
+def test_the_benchmark_streams_give_the_same_events_records_and_alerts() -> None:
+    """Every stream's events; the demo stream's records and alerts through both.
+
+    Downstream of parsing the code is the same for both, so equal events give equal
+    records and alerts; `test_benchmark_alerts.py` holds every stream's alerts (compiled)
+    to the fixture recorded before the twin existed.
+    """
+    streams = list(test_benchmark_alerts.scenario_streams())
+    got = _parsed(streams)
+    with python_only():
+        want = _parsed(streams)
+    for (name, _), mine, theirs in zip(streams, got, want, strict=True):
+        assert mine == theirs, f"{name}: the events differ between the compiled and Python twins"
+    lines = dict(streams)["demo"]
+    compiled_state = _replayed(lines)
+    with python_only():
+        python_state = _replayed(lines)
+    for what, a, b in zip(("alerts", "account records", "aggregates"), compiled_state,
+                          python_state, strict=True):
+        assert a == b, f"demo: the {what} differ between the compiled and Python twins"
+    assert len(compiled_state[0]) > 20, "too few alerts to compare"
