@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from distillguard.models.compiled import NATIVE
@@ -256,3 +258,14 @@ def signals(prompt: str | None, system: str | None, coding: bool) -> Signals:
     if _TWIN is not None and (got := _TWIN.signals(prompt, system, coding)) is not None:
         return got
     return python_signals(prompt, system, coding)
+
+
+@contextmanager
+def python_twin() -> Iterator[None]:
+    """The Python twin alone while inside, as `DISTILLGUARD_NATIVE=off` would (for comparisons)."""
+    global _TWIN
+    twin, _TWIN = _TWIN, None
+    try:
+        yield
+    finally:
+        _TWIN = twin

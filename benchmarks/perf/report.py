@@ -66,6 +66,15 @@ def budget_cell(t: dict[str, Any], target: float = 40_000) -> str:
                    f"{_f(budget - raw, 1)} us would be left)")
 
 
+def _detector_cell(run: dict[str, Any]) -> str:
+    """(d)'s rate and per-event parts."""
+    parts = (f": parse {_f(run['detector_parse_us'], 1)} (validation, text signals, content "
+             f"sampler), process {_f(run['process_us'], 1)} (account, aggregates, graph)"
+             if "detector_parse_us" in run else "")
+    return (f"{_f(run['events_per_s'])} ev/s = **{_f(1e6 / run['events_per_s'], 1)} us/event**"
+            f"{parts}")
+
+
 def _throughput_rows(r: dict[str, Any], add: Add) -> None:
     """Data, produce, (a)-(f), their ratios and the budget left at 40,000 ev/s."""
     a = r.get("args", {})
@@ -92,11 +101,18 @@ def _throughput_rows(r: dict[str, Any], add: Add) -> None:
         add(("(c) full worker, 1 process", _rate_cell(c)))
     d_run = t.get("d_inprocess")
     if d_run:
-        split = (f" = {_f(1e6 / d_run['events_per_s'], 1)} us/event, of which parse_event "
-                 f"{_f(d_run['parse_us'], 1)} (its text signals, regexes and BLAKE2b over the "
-                 f"prompt: {_f(d_run['text_us'], 1)})" if "parse_us" in d_run else "")
-        add(("(d) detector alone in-process (parse_event + Backtest, no Kafka)",
-             f"{_f(d_run['events_per_s'])} ev/s{split}"))
+        add((f"(d) detector alone in-process, as the worker runs it (Detector.parse with the "
+             f"content sampler + Backtest, no Kafka), hot path {d_run.get('implementation')}",
+             _detector_cell(d_run)))
+        twin = d_run.get("python_twin")
+        if twin:
+            add(("(d') the same, the Python twin alone (DISTILLGUARD_NATIVE=off)",
+                 f"{_detector_cell(twin)}; rate d/d' "
+                 f"{d_run['events_per_s'] / twin['events_per_s']:.2f}"))
+        if "parse_us" in d_run:
+            add(("... parse_event alone (no content sampler)",
+                 f"{_f(d_run['parse_us'], 1)} us/event, of which its text signals (regexes and "
+                 f"BLAKE2b over the prompt) {_f(d_run['text_us'], 1)}"))
     e = t.get("e_floor")
     if e:
         add((f"(e) floor: the worker's batch consumer, orjson.loads + one "

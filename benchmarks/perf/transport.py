@@ -13,8 +13,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from distillguard.models.compiled import implementation
+from distillguard.models.content import embedder
 from distillguard.models.events import Rejection, parse_event
 from distillguard.models.replay import Backtest
+from distillguard.models.text_signals import python_twin
 from distillguard.streams.settings import Settings
 from distillguard.testing.processes import spawn, stop_group
 
@@ -119,31 +122,58 @@ def _child_result(cmd: list[str], out: Path, env: dict[str, str], work: Path, n:
 
 
 def in_process(events: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """(d) The detector alone: parse_event + Backtest.process over the same bytes."""
+    """(d) The detector alone, as the worker runs it, over the same bytes; then its parts.
+
+    The worker's steps: `Detector.parse` (validation, text signals and the content
+    sampler) and `Backtest.process` (account, aggregates, graph). The pass is made
+    with the hot path this process has (`compiled.implementation()`) and again with
+    the Python twin alone, so their ratio comes from one run. The content embedder
+    is loaded before the clock starts (the worker loads it once, at start-up's first
+    sampled prompt).
+    """
+    values = [value for _, value in events]
+    embedder()
+    result = _detector_pass(values, f"(d) {implementation()}")
+    result["implementation"] = implementation()
+    if implementation() == "compiled":
+        with python_twin():
+            result["python_twin"] = _detector_pass(values, "(d) python twin")
+    return result | parse_split(events)
+
+
+def _detector_pass(values: list[bytes], label: str) -> dict[str, Any]:
+    """One pass of the detector over `values`: events/s, and the parse and process parts."""
     pipeline = Backtest()
-    start = time.perf_counter()
-    last = time.monotonic()
+    parse, process = pipeline.detector.parse, pipeline.process
+    clock = time.perf_counter
+    parse_s = 0.0
     alerts = 0
-    for i, (_, value) in enumerate(events):
-        parsed = parse_event(value)
+    start = last = clock()
+    for i, value in enumerate(values):
+        began = clock()
+        parsed = parse(value)
+        parse_s += clock() - began
         if not isinstance(parsed, Rejection):
-            alerts += len(pipeline.process(parsed).alerts)
-        if time.monotonic() - last > 10:
-            last = time.monotonic()
-            progress(f"(d) in-process detector: {i + 1:,}/{len(events):,}")
-    dt = time.perf_counter() - start
-    return {"events": len(events), "seconds": dt, "events_per_s": len(events) / dt,
-            "alerts": alerts, **parse_split(events)}
+            alerts += len(process(parsed).alerts)
+        if clock() - last > 10:
+            last = clock()
+            progress(f"{label}: {i + 1:,}/{len(values):,}")
+    dt = clock() - start
+    n = len(values)
+    return {"events": n, "seconds": dt, "events_per_s": n / dt, "us_per_event": 1e6 * dt / n,
+            "detector_parse_us": 1e6 * parse_s / n, "process_us": 1e6 * (dt - parse_s) / n,
+            "alerts": alerts}
 
 
 def parse_split(events: list[tuple[bytes, bytes]]) -> dict[str, float]:
     """Microseconds per event of `parse_event` alone, and the part its text signals take.
 
-    Why: the text signals are regular expressions and BLAKE2b over the prompt, C code
-    already; their cost is what compiling the detector's Python could not remove. They are
-    timed as the difference between `parse_event` over the records as they are and over
-    the same records without `prompt` and `system` (so the figure also holds decoding those
-    two strings), in second passes after (d), through public names only.
+    Why: the text signals (regular expressions and BLAKE2b over the prompt) were the
+    costliest part of parsing; this shows what they cost with the hot path this process
+    runs (`compiled.implementation()`). They are timed as the difference between
+    `parse_event` over the records as they are and over the same records without `prompt`
+    and `system` (so the figure also holds decoding those two strings), in second passes
+    after (d), through public names only.
     """
     def seconds(values: list[bytes]) -> float:
         start = time.perf_counter()

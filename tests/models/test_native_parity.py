@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import random
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -39,17 +37,6 @@ from tests.models.test_fuzz import FUZZ_SEED, FUZZ_TOTAL, fuzz_cases
 needs_twin = pytest.mark.skipif(compiled.NATIVE is None,
                                 reason="the compiled extension is not installed")
 PROPERTY = settings(max_examples=1500, deadline=None, database=None)
-
-
-@contextmanager
-def python_only() -> Iterator[None]:
-    """Run the Python twin alone for the duration (as `DISTILLGUARD_NATIVE=off` would)."""
-    twin = text_signals._TWIN
-    text_signals._TWIN = None
-    try:
-        yield
-    finally:
-        text_signals._TWIN = twin
 
 
 def test_the_extension_is_built_where_a_toolchain_is() -> None:
@@ -120,7 +107,7 @@ def test_long_prompts_past_the_analysed_and_header_limits() -> None:
 def test_the_seeded_fuzz_parses_the_same_through_both() -> None:
     raws = [case.raw for case in fuzz_cases(random.Random(FUZZ_SEED), FUZZ_TOTAL)]
     compiled_results = [parse_event(raw) for raw in raws]
-    with python_only():
+    with text_signals.python_twin():
         python_results = [parse_event(raw) for raw in raws]
     differ = [(raw, a, b) for raw, a, b in zip(raws, compiled_results, python_results,
                                                strict=True) if a != b]
@@ -152,13 +139,13 @@ def test_the_benchmark_streams_give_the_same_events_records_and_alerts() -> None
     """
     streams = list(test_benchmark_alerts.scenario_streams())
     got = _parsed(streams)
-    with python_only():
+    with text_signals.python_twin():
         want = _parsed(streams)
     for (name, _), mine, theirs in zip(streams, got, want, strict=True):
         assert mine == theirs, f"{name}: the events differ between the compiled and Python twins"
     lines = dict(streams)["demo"]
     compiled_state = _replayed(lines)
-    with python_only():
+    with text_signals.python_twin():
         python_state = _replayed(lines)
     for what, a, b in zip(("alerts", "account records", "aggregates"), compiled_state,
                           python_state, strict=True):
