@@ -12,6 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
+from distillguard.models.compiled import implementation
+
 RECORDS = Counter(
     "distillguard_ingest_records_total",
     "Records read from the input topic, by result (accepted, rejected)",
@@ -91,12 +93,14 @@ MISSING_TOPICS = Gauge(
     "Topics the worker reads but does not own (input, feedback) that do not exist or that it "
     "may not read; nothing is read from them until they do (/readyz and the log name them)",
 )
-BUILD = Info("distillguard_build", "Version of the running distillguard")
+BUILD = Info("distillguard_build", "Version of the running distillguard, and its hot path: "
+             "'compiled' (the Rust extension) or 'python' (its twin; DISTILLGUARD_NATIVE)")
 
 try:
-    BUILD.info({"version": version("distillguard")})
+    _version = version("distillguard")
 except PackageNotFoundError:  # running from a source tree that was not installed
-    BUILD.info({"version": "unknown"})
+    _version = "unknown"
+BUILD.info({"version": _version, "hot_path": implementation()})
 
 
 def _precreate() -> None:

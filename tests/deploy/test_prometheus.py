@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from distillguard.models.compiled import implementation
 from distillguard.testing.broker import free_port
 from distillguard.testing.processes import WorkerProcess
 from distillguard.testing.settings import create_topics, unique_settings
@@ -125,6 +126,7 @@ def prometheus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 def test_worker_metrics_arrive_through_prometheus(prometheus: PrometheusProcess) -> None:
     [build] = prometheus.query(f'distillguard_build_info{{job="{JOB}"}}')
     assert build["metric"]["version"] == version("distillguard")
+    assert build["metric"]["hot_path"] == implementation()  # the worker runs with our settings
     [warm] = prometheus.query(f'distillguard_model_warm{{job="{JOB}"}}')
     assert warm["value"][1] == "0"  # a fresh worker has scored nothing yet
     [up] = prometheus.query(f'up{{job="{JOB}"}}')
