@@ -1,5 +1,7 @@
 """Typed stub of the compiled extension (source: models/native/src/lib.rs)."""
 
+from typing import Any
+
 from distillguard.models.text_signals import Signals
 
 class TextSignals:
@@ -9,3 +11,11 @@ class TextSignals:
                  header_chars: int, header_min_chars: int) -> None: ...
     def signals(self, prompt: str | None, system: str | None, coding: bool) -> Signals | None:
         """The signals, or None when either text is not ASCII (the Python twin decides)."""
+
+class FastParser:
+    """`events._build_fast` and `events._text_signals` in one pass over the raw record."""
+
+    def __init__(self, signals: TextSignals, max_id_len: int, max_string_len: int,
+                 max_count: int, min_ts: float, max_ts: float, focus_tasks: list[str]) -> None: ...
+    def fields(self, raw: bytes) -> tuple[tuple[Any, ...], str | None] | None:
+        """The `Event` fields of a plainly valid record and its prompt; None: the Python path."""

@@ -12,15 +12,19 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from distillguard.models import text_signals
+from distillguard.models.compiled import NATIVE
 from distillguard.models.text_signals import FOCUS_TASKS, signals
 
 if TYPE_CHECKING:
+    from distillguard.models._native import FastParser
     from distillguard.models.content import ContentSampler
 
 #: event-time units (event times are epoch seconds)
@@ -143,6 +147,34 @@ class Event:
 _FIELD_NAMES = tuple(f.name for f in fields(Event))
 
 
+def _fast_parser() -> FastParser | None:
+    """The compiled twin of `_build_fast` and `_text_signals` in one call on the raw bytes.
+
+    It accepts only records `_build_fast` accepts, with ASCII ids and text, and gives the
+    same fields; for anything else it returns None and the Python path decides.
+    """
+    if NATIVE is None or text_signals.TWIN is None:
+        return None
+    parser: FastParser = NATIVE.FastParser(text_signals.TWIN, MAX_ID_LEN, MAX_STRING_LEN,
+                                           MAX_COUNT, MIN_TS, MAX_TS, sorted(FOCUS_TASKS))
+    return parser
+
+
+_FAST = _fast_parser()
+
+
+@contextmanager
+def python_twin() -> Iterator[None]:
+    """Only the Python twin while inside, as `DISTILLGUARD_NATIVE=off` would (comparisons)."""
+    global _FAST
+    fast, _FAST = _FAST, None
+    twin, text_signals.TWIN = text_signals.TWIN, None
+    try:
+        yield
+    finally:
+        _FAST, text_signals.TWIN = fast, twin
+
+
 def parse_event(raw: bytes | None, sampler: ContentSampler | None = None) -> Event | Rejection:
     """Validate one raw record; never raises. A `sampler` takes the prompt's content.
 
@@ -165,17 +197,24 @@ def parse_event(raw: bytes | None, sampler: ContentSampler | None = None) -> Eve
         return Rejection("invalid_json", "record has no value (tombstone)")
     if len(raw) > MAX_RECORD_BYTES:
         return Rejection("too_large", f"record is {len(raw)} bytes, limit {MAX_RECORD_BYTES}")
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return Rejection("invalid_json", f"not valid JSON: {exc}")
-    if not isinstance(doc, dict):
-        return Rejection("not_object", f"event must be a JSON object, got {type(doc).__name__}")
-    try:
-        ev = _build(doc)
-    except _Reject as exc:
-        return exc.rejection
-    if sampler is not None and (prompt := doc.get("prompt")):
+    fast = None if _FAST is None else _FAST.fields(raw)
+    if fast is not None:  # the compiled twin vouches for the record (see `_fast_parser`)
+        fields, prompt = fast
+        ev = Event(*fields)
+    else:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return Rejection("invalid_json", f"not valid JSON: {exc}")
+        if not isinstance(doc, dict):
+            return Rejection("not_object",
+                             f"event must be a JSON object, got {type(doc).__name__}")
+        try:
+            ev = _build(doc)
+        except _Reject as exc:
+            return exc.rejection
+        prompt = doc.get("prompt")
+    if sampler is not None and prompt:
         ev.content = sampler.chunk(ev.account_id, ev.event_id, prompt)
     return ev
 

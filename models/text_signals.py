@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from distillguard.models.compiled import NATIVE
@@ -246,7 +244,8 @@ def _compiled_twin() -> TextSignals | None:
     return twin
 
 
-_TWIN = _compiled_twin()
+#: the compiled twin of `signals` (None: Python only); `events.python_twin` sets it aside
+TWIN = _compiled_twin()
 
 
 def signals(prompt: str | None, system: str | None, coding: bool) -> Signals:
@@ -255,17 +254,7 @@ def signals(prompt: str | None, system: str | None, coding: bool) -> Signals:
     The compiled twin takes ASCII text and returns None for anything else, which
     the Python reference then takes: both give the same values on every input.
     """
-    if _TWIN is not None and (got := _TWIN.signals(prompt, system, coding)) is not None:
+    if TWIN is not None and (got := TWIN.signals(prompt, system, coding)) is not None:
         return got
     return python_signals(prompt, system, coding)
 
-
-@contextmanager
-def python_twin() -> Iterator[None]:
-    """The Python twin alone while inside, as `DISTILLGUARD_NATIVE=off` would (for comparisons)."""
-    global _TWIN
-    twin, _TWIN = _TWIN, None
-    try:
-        yield
-    finally:
-        _TWIN = twin

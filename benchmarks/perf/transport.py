@@ -15,9 +15,8 @@ from aiokafka import AIOKafkaConsumer
 
 from distillguard.models.compiled import implementation
 from distillguard.models.content import embedder
-from distillguard.models.events import Rejection, parse_event
+from distillguard.models.events import Rejection, parse_event, python_twin
 from distillguard.models.replay import Backtest
-from distillguard.models.text_signals import python_twin
 from distillguard.streams.settings import Settings
 from distillguard.testing.processes import spawn, stop_group
 

@@ -8,8 +8,10 @@ reference. Three layers, as for the validator (`test_fuzz.py`):
   (fences, quotes, URLs, identifiers, numbers, names, reasoning asks, Python's
   extra whitespace \\x1c-\\x1f) and over any Unicode text: on ASCII the compiled
   twin must answer and agree; elsewhere it must agree or leave it to Python;
-- the seeded mutation fuzz of `test_fuzz.py`: every record gives the same
-  `Event` or `Rejection` through both;
+- event-shaped documents (`test_fuzz.py`'s strategies, and plain events whose
+  text varies) and the seeded mutation fuzz of `test_fuzz.py`: every record
+  gives the same `Event` or `Rejection` through `parse_event` and through
+  `events.python_twin()`;
 - the benchmark streams: the same events, account records, aggregates and
   alerts through both, and the recorded alerts (`test_benchmark_alerts.py`)
   through the Python twin too.
@@ -28,11 +30,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distillguard.models import compiled, text_signals
-from distillguard.models.events import Event, Rejection, parse_event
+from distillguard.models import compiled, events, text_signals
+from distillguard.models.events import Event, Rejection, parse_event, python_twin
 from distillguard.models.replay import Backtest
 from tests.models import test_benchmark_alerts
-from tests.models.test_fuzz import FUZZ_SEED, FUZZ_TOTAL, fuzz_cases
+from tests.models.test_fuzz import (
+    FUZZ_SEED,
+    FUZZ_TOTAL,
+    KINDS,
+    SEEDS,
+    _encode,
+    fuzz_cases,
+    json_values,
+)
 
 needs_twin = pytest.mark.skipif(compiled.NATIVE is None,
                                 reason="the compiled extension is not installed")
@@ -75,8 +85,8 @@ any_text = st.text(max_size=300) | st.lists(
 @given(st.none() | ascii_text, st.none() | ascii_text, st.booleans())
 def test_ascii_text_gives_the_same_signals(prompt: str | None, system: str | None,
                                            coding: bool) -> None:
-    assert text_signals._TWIN is not None
-    got = text_signals._TWIN.signals(prompt, system, coding)
+    assert text_signals.TWIN is not None
+    got = text_signals.TWIN.signals(prompt, system, coding)
     assert got is not None, "ASCII text is the compiled twin's to analyse"
     assert got == text_signals.python_signals(prompt, system, coding)
 
@@ -86,8 +96,8 @@ def test_ascii_text_gives_the_same_signals(prompt: str | None, system: str | Non
 @given(st.none() | any_text, st.none() | any_text, st.booleans())
 def test_any_text_gives_the_same_signals_or_goes_to_python(
         prompt: str | None, system: str | None, coding: bool) -> None:
-    assert text_signals._TWIN is not None
-    got = text_signals._TWIN.signals(prompt, system, coding)
+    assert text_signals.TWIN is not None
+    got = text_signals.TWIN.signals(prompt, system, coding)
     assert got is None or got == text_signals.python_signals(prompt, system, coding)
 
 
@@ -98,16 +108,55 @@ def test_long_prompts_past_the_analysed_and_header_limits() -> None:
     for n in (399, 400, 401, 2_000, text_signals.MAX_ANALYSED_CHARS + 50, 40_000):
         prompt = " ".join(rng.choice(words) for _ in range(n))[:n]
         for text in (prompt, "Instruction line of some length, at least 32.\n" + prompt):
-            assert text_signals._TWIN is not None
-            assert (text_signals._TWIN.signals(text, None, True)
+            assert text_signals.TWIN is not None
+            assert (text_signals.TWIN.signals(text, None, True)
                     == text_signals.python_signals(text, None, True))
+
+
+def _both(raw: bytes | None) -> tuple[object, object]:
+    compiled_result = parse_event(raw)
+    with python_twin():
+        return compiled_result, parse_event(raw)
+
+
+plain = {k: v for k, v in SEEDS[1].items() if k not in ("ts", "account_created")} | {
+    "ts": 1_767_225_600.25, "prompt": "Think step by step. Implement parse_config() in Python."}
+
+
+@needs_twin
+@PROPERTY
+@given(st.sampled_from([*SEEDS, plain]),
+       st.dictionaries(st.sampled_from(list(KINDS)) | st.text(max_size=8), json_values,
+                       max_size=4),
+       st.sets(st.sampled_from(list(KINDS)), max_size=3), st.booleans())
+def test_event_shaped_documents_parse_the_same(seed: dict[str, object],
+                                               override: dict[str, object], drop: set[str],
+                                               ascii_only: bool) -> None:
+    doc = {k: v for k, v in {**seed, **override}.items() if k not in drop}
+    got, want = _both(_encode(doc, ascii_only))
+    assert got == want
+
+
+@needs_twin
+@PROPERTY
+@given(ascii_text, st.none() | ascii_text, st.none() | st.sampled_from(["coding", "chat"]),
+       st.none() | st.integers(0, 3), st.none() | st.sampled_from(["0123456789ABCDEF"]))
+def test_plain_events_take_the_compiled_path_and_parse_the_same(
+        prompt: str, system: str | None, task: str | None, tools: int | None,
+        prompt_fp: str | None) -> None:
+    doc = {**plain, "prompt": prompt, "system": system, "task": task, "tools": tools,
+           "prompt_fp": prompt_fp}
+    raw = _encode({k: v for k, v in doc.items() if v is not None}, True)
+    assert events._FAST is not None and events._FAST.fields(raw) is not None
+    got, want = _both(raw)
+    assert got == want
 
 
 @needs_twin
 def test_the_seeded_fuzz_parses_the_same_through_both() -> None:
     raws = [case.raw for case in fuzz_cases(random.Random(FUZZ_SEED), FUZZ_TOTAL)]
     compiled_results = [parse_event(raw) for raw in raws]
-    with text_signals.python_twin():
+    with python_twin():
         python_results = [parse_event(raw) for raw in raws]
     differ = [(raw, a, b) for raw, a, b in zip(raws, compiled_results, python_results,
                                                strict=True) if a != b]
@@ -139,13 +188,17 @@ def test_the_benchmark_streams_give_the_same_events_records_and_alerts() -> None
     """
     streams = list(test_benchmark_alerts.scenario_streams())
     got = _parsed(streams)
-    with text_signals.python_twin():
+    with python_twin():
         want = _parsed(streams)
     for (name, _), mine, theirs in zip(streams, got, want, strict=True):
         assert mine == theirs, f"{name}: the events differ between the compiled and Python twins"
+    assert events._FAST is not None
+    lines = [line for _, stream in streams for line in stream]
+    fast = sum(events._FAST.fields(line) is not None for line in lines)
+    assert fast >= 0.9 * len(lines), f"the compiled path took {fast} of {len(lines)} records"
     lines = dict(streams)["demo"]
     compiled_state = _replayed(lines)
-    with text_signals.python_twin():
+    with python_twin():
         python_state = _replayed(lines)
     for what, a, b in zip(("alerts", "account records", "aggregates"), compiled_state,
                           python_state, strict=True):
