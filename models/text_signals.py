@@ -257,4 +257,3 @@ def signals(prompt: str | None, system: str | None, coding: bool) -> Signals:
     if TWIN is not None and (got := TWIN.signals(prompt, system, coding)) is not None:
         return got
     return python_signals(prompt, system, coding)
-

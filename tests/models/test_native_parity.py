@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 from typing import Any
 
 import pytest
@@ -57,10 +58,16 @@ def test_the_extension_is_built_where_a_toolchain_is() -> None:
     assert compiled.implementation() == ("python" if compiled.load() is None else "compiled")
 
 
-def test_the_setting_is_checked_and_named() -> None:
+def test_the_setting_is_checked_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=compiled.SETTING):
         compiled.load("fast")
     assert compiled.load("off") is None
+    # as where it is not installed: no module, and no attribute left by an earlier import
+    monkeypatch.setitem(sys.modules, "distillguard.models._native", None)
+    monkeypatch.delattr(sys.modules["distillguard.models"], "_native", raising=False)
+    assert compiled.load("auto") is None
+    with pytest.raises(compiled.NativeUnavailable, match=f"{compiled.SETTING}=require"):
+        compiled.load("require")
 
 
 FRAGMENTS = (

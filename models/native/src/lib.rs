@@ -18,8 +18,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
-use serde_json::{Map, Value};
 use regex::bytes::{Regex, RegexBuilder};
+use serde_json::{Map, Value};
 
 /// Python's `str.split()` whitespace among ASCII characters (it counts \x1c-\x1f too).
 fn is_py_space(b: u8) -> bool {
@@ -47,7 +47,7 @@ fn exact_fingerprint(text: &[u8]) -> String {
     fingerprint(&norm)
 }
 
-/// `events.prompt_header`: the fixed opening of a long prompt.
+/// `text_signals.prompt_header`: the fixed opening of a long prompt.
 fn prompt_header(prompt: &[u8], chars: usize, min_chars: usize) -> Option<&[u8]> {
     if prompt.len() < 2 * chars {
         return None;
@@ -182,6 +182,29 @@ impl TextSignals {
                 && self.expose.is_match(clause)
         })
     }
+
+    /// `text_signals.signals` on text already read; None if either is not ASCII.
+    fn analyse(&self, prompt: Option<&str>, system: Option<&str>, coding: bool)
+               -> Option<Signals> {
+        if !prompt.is_none_or(str::is_ascii) || !system.is_none_or(str::is_ascii) {
+            return None;
+        }
+        let system_fp = system.map(|s| exact_fingerprint(s.as_bytes()));
+        let Some(prompt) = prompt else {
+            return Some((None, None, None, None, None, system_fp));
+        };
+        let head = &prompt[..prompt.len().min(self.analysed_chars)];
+        let header = prompt_header(prompt.as_bytes(), self.header_chars, self.header_min_chars);
+        let lowered = head.to_ascii_lowercase();
+        Some((
+            Some(exact_fingerprint(prompt.as_bytes())),
+            header.map(exact_fingerprint),
+            Some(fingerprint(self.skeleton(head).as_bytes())),
+            Some(self.cot(lowered.as_bytes())),
+            coding.then(|| self.coding.is_match(lowered.as_bytes())),
+            system_fp,
+        ))
+    }
 }
 
 fn utf8<'a>(text: Option<&'a Bound<'_, PyString>>) -> PyResult<Option<&'a str>> {
@@ -201,7 +224,10 @@ impl TextSignals {
             // ASCII classes: on ASCII text they agree with Python's Unicode ones, and the
             // DFAs handle their word boundaries (Unicode ones fall back to slower engines);
             // a pattern with non-ASCII literals (curly quotes) keeps Unicode mode for them
-            RegexBuilder::new(src).unicode(!src.is_ascii()).build().map_err(|e| PyValueError::new_err(format!("pattern {name}: {e}")))
+            RegexBuilder::new(src)
+                .unicode(!src.is_ascii())
+                .build()
+                .map_err(|e| PyValueError::new_err(format!("pattern {name}: {e}")))
         };
         Ok(Self {
             inline_code: get("inline_code")?,
@@ -231,30 +257,6 @@ impl TextSignals {
             return None;  // lone surrogates: not ASCII either
         };
         self.analyse(prompt, system, coding)
-    }
-}
-
-impl TextSignals {
-    fn analyse(&self, prompt: Option<&str>, system: Option<&str>, coding: bool)
-               -> Option<Signals> {
-        if !prompt.is_none_or(str::is_ascii) || !system.is_none_or(str::is_ascii) {
-            return None;
-        }
-        let system_fp = system.map(|s| exact_fingerprint(s.as_bytes()));
-        let Some(prompt) = prompt else {
-            return Some((None, None, None, None, None, system_fp));
-        };
-        let head = &prompt[..prompt.len().min(self.analysed_chars)];
-        let header = prompt_header(prompt.as_bytes(), self.header_chars, self.header_min_chars);
-        let lowered = head.to_ascii_lowercase();
-        Some((
-            Some(exact_fingerprint(prompt.as_bytes())),
-            header.map(exact_fingerprint),
-            Some(fingerprint(self.skeleton(head).as_bytes())),
-            Some(self.cot(lowered.as_bytes())),
-            coding.then(|| self.coding.is_match(lowered.as_bytes())),
-            system_fp,
-        ))
     }
 }
 
