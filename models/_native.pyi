@@ -1,7 +1,9 @@
 """Typed stub of the compiled extension (source: models/native/src/lib.rs)."""
 
+from collections.abc import Callable
 from typing import Any
 
+from distillguard.models.events import Event
 from distillguard.models.text_signals import Signals
 
 class TextSignals:
@@ -19,3 +21,12 @@ class FastParser:
                  max_count: int, min_ts: float, max_ts: float, focus_tasks: list[str]) -> None: ...
     def fields(self, raw: bytes) -> tuple[tuple[Any, ...], str | None] | None:
         """The `Event` fields of a plainly valid record and its prompt; None: the Python path."""
+
+class AccountFold:
+    """`account_state.update` on an `AccountState`'s `__dict__`."""
+
+    def __init__(self, constants: dict[str, float | int], seeds: list[int],
+                 new_signature: Callable[[], list[int]],
+                 fold_chunk: Callable[[str, int, str], tuple[str, int]]) -> None: ...
+    def update(self, state: dict[str, Any], ev: Event, late_tolerance: float) -> bool | None:
+        """Whether the event was too late for the timing statistics; None: the Python twin."""

@@ -18,11 +18,16 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from distillguard.models import cooccurrence
+from distillguard.models.compiled import NATIVE
 from distillguard.models.content import fold_chunk
 from distillguard.models.cooccurrence import bucket_update, new_signature
 from distillguard.models.events import DAY, HOUR, Event
+
+if TYPE_CHECKING:
+    from distillguard.models._native import AccountFold
 
 #: weight of the newest observation in the exponentially weighted shares
 ALPHA = 0.05
@@ -177,6 +182,9 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
     left out of the timing statistics (rates, gaps, hours of the day), which
     it would only distort; the function then returns True.
 
+    The compiled twin (`FOLD`) takes the record and event it expects and gives
+    the same record; anything else it leaves to `python_update`.
+
     >>> state = AccountState()
     >>> update(state, Event("e1", 1700000000.0, "acct-1", "m", 12, 900, stop_reason="max_tokens"))
     False
@@ -185,6 +193,13 @@ def update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bo
     >>> update(state, Event("e2", 1700000000.0 - 2 * HOUR, "acct-1", "m", 12, 900))
     True
     """
+    if FOLD is not None and (got := FOLD.update(state.__dict__, ev, late_tolerance)) is not None:
+        return got
+    return python_update(state, ev, late_tolerance)
+
+
+def python_update(state: AccountState, ev: Event, late_tolerance: float = 3600.0) -> bool:
+    """`update` in Python: the reference the compiled twin is checked against."""
     ts = ev.ts
     state.n += 1
     if state.n == 1:
@@ -305,6 +320,26 @@ def _update_shape(state: AccountState, ev: Event) -> None:
         state.stop_n += 1
         a = max(ALPHA, 1.0 / state.stop_n)
         state.max_stop += a * ((1.0 if ev.stop_reason == "max_tokens" else 0.0) - state.max_stop)
+
+
+def _compiled_fold() -> AccountFold | None:
+    """The compiled `update`, given this module's and `cooccurrence`'s constants and the
+    helpers it calls back (`new_signature` for a stale signature, `fold_chunk` for content)."""
+    if NATIVE is None:
+        return None
+    constants = {
+        "ALPHA": ALPHA, "HOUR": HOUR, "DAY": DAY, "HOURS_TAU": HOURS_TAU,
+        "HOURS_STEP": HOURS_STEP, "RECENT_IDS": RECENT_IDS, "TOP_TEMPLATES": TOP_TEMPLATES,
+        "TOP_HEADERS": TOP_HEADERS, "COT_UP": COT_UP, "COT_DOWN": COT_DOWN,
+        **cooccurrence.signature_rules(),
+    }
+    fold: AccountFold = NATIVE.AccountFold(constants, list(cooccurrence.SEEDS), new_signature,
+                                           fold_chunk)
+    return fold
+
+
+#: the compiled twin of `update` (None: Python only); `events.python_twin` sets it aside
+FOLD = _compiled_fold()
 
 
 def hour_coverage(state: AccountState) -> float:

@@ -67,7 +67,7 @@ _EMPTY = 1 << 63  # above every row minimum (31-bit hash); 64 bits fit a stored 
 _BARE = 1 << 31  # minima of signatures stored before they named their buckets were at most this
 _M64 = (1 << 64) - 1
 _rng = random.Random(0x5EC0)  # fixed: every worker and replay must hash alike
-_SEEDS = tuple(_rng.getrandbits(64) for _ in range(SIGNATURE))
+SEEDS = tuple(_rng.getrandbits(64) for _ in range(SIGNATURE))
 
 
 def _mix(z: int) -> int:
@@ -108,9 +108,15 @@ def bucket_update(sig: list[int], ts: float) -> None:
     x = _mix(bucket & _M64)
     low = bucket & _BUCKET_MASK
     for i in range(SIGNATURE):
-        h = (_mix(x ^ _SEEDS[i]) >> 33 << _LOW) | low
+        h = (_mix(x ^ SEEDS[i]) >> 33 << _LOW) | low
         if h < sig[i + 2]:
             sig[i + 2] = h
+
+
+def signature_rules() -> dict[str, float | int]:
+    """The constants `bucket_update`'s compiled twin (`account_state.FOLD`) takes."""
+    return {"BUCKET_SECONDS": BUCKET_SECONDS, "GAP_BUCKETS": _GAP_BUCKETS,
+            "MINUTE_BUCKETS": _MINUTE_BUCKETS, "BARE": _BARE, "LOW": _LOW}
 
 
 def band_keys(sig: list[int], min_buckets: int = MIN_BUCKETS) -> tuple[str, ...]:

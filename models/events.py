@@ -166,13 +166,16 @@ _FAST = _fast_parser()
 @contextmanager
 def python_twin() -> Iterator[None]:
     """Only the Python twin while inside, as `DISTILLGUARD_NATIVE=off` would (comparisons)."""
+    from distillguard.models import account_state  # it imports this module
+
     global _FAST
     fast, _FAST = _FAST, None
     twin, text_signals.TWIN = text_signals.TWIN, None
+    fold, account_state.FOLD = account_state.FOLD, None
     try:
         yield
     finally:
-        _FAST, text_signals.TWIN = fast, twin
+        _FAST, text_signals.TWIN, account_state.FOLD = fast, twin, fold
 
 
 def parse_event(raw: bytes | None, sampler: ContentSampler | None = None) -> Event | Rejection:

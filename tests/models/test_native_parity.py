@@ -1,20 +1,24 @@
 """The compiled hot path against its Python twin: the same values on every input.
 
 `distillguard.models._native` (Rust, `models/native/`) takes the per-event text
-work; the Python functions in `distillguard.models.text_signals` stay the
-reference. Three layers, as for the validator (`test_fuzz.py`):
+work and the account fold; the Python functions in `distillguard.models.text_signals`
+and `account_state.python_update` stay the reference. Four layers, as for the
+validator (`test_fuzz.py`):
 
 - hypothesis properties over text built from the fragments the rules look at
   (fences, quotes, URLs, identifiers, numbers, names, reasoning asks, Python's
   extra whitespace \\x1c-\\x1f) and over any Unicode text: on ASCII the compiled
   twin must answer and agree; elsewhere it must agree or leave it to Python;
+- hypothesis sequences of events folded into account records, fresh ones and
+  ones of an earlier shape (ints where floats are now, a stale timing signature):
+  the same record, byte for byte as the table would store it;
 - event-shaped documents (`test_fuzz.py`'s strategies, and plain events whose
   text varies) and the seeded mutation fuzz of `test_fuzz.py`: every record
   gives the same `Event` or `Rejection` through `parse_event` and through
   `events.python_twin()`;
 - the benchmark streams: the same events, account records, aggregates and
-  alerts through both, and the recorded alerts (`test_benchmark_alerts.py`)
-  through the Python twin too.
+  alerts through both, byte for byte, and the recorded alerts
+  (`test_benchmark_alerts.py`) through the Python twin too.
 
 Where cargo is on PATH the extension must have been built: an optional build that
 failed silently would otherwise leave only the Python twin tested.
@@ -27,11 +31,16 @@ import shutil
 import sys
 from typing import Any
 
+import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distillguard.models import compiled, events, text_signals
+from distillguard.models import account_state, compiled, events, text_signals
+from distillguard.models.account_state import AccountState, python_update
+from distillguard.models.content import pack
+from distillguard.models.cooccurrence import SIGNATURE
 from distillguard.models.events import Event, Rejection, parse_event, python_twin
 from distillguard.models.replay import Backtest
 from tests.models import test_benchmark_alerts
@@ -170,6 +179,63 @@ def test_the_seeded_fuzz_parses_the_same_through_both() -> None:
     assert not differ, f"{len(differ)} of {len(raws)} records differ, e.g. {differ[:3]}"
 
 
+T0 = 1_767_225_600.0
+_VECTORS = [pack(np.random.default_rng(i).uniform(-0.17, 0.17, 64)) for i in range(3)]
+#: steps between an account's events: repeats, a bucket, an onset, the hour-histogram
+#: step, beyond the late tolerance, days idle, and late ones
+_STEPS = (0.0, 0.5, 1.0, 19.0, 20.0, 61.0, 600.0, 601.0, 3_601.0, 86_400.0 * 3, -10.0,
+          -3_000.0, -7_200.0, 1e-3)
+fold_events = st.builds(
+    Event,
+    event_id=st.text(st.characters(max_codepoint=127), min_size=1, max_size=8)
+    | st.text(min_size=1, max_size=4),  # lone surrogates: the Python twin's
+    ts=st.just(0.0), account_id=st.just("a"), model=st.just("m"),
+    input_tokens=st.integers(0, 2_000_000), output_tokens=st.integers(0, 2_000_000),
+    stop_reason=st.none() | st.sampled_from(["max_tokens", "end_turn", ""]),
+    turns=st.none() | st.integers(1, 60), tools=st.none() | st.integers(0, 9),
+    tool_calls=st.none() | st.integers(0, 9),
+    template_fp=st.none() | st.sampled_from([f"{i:016x}" for i in range(9)]),
+    system_fp=st.none() | st.sampled_from(["", "00000000000000aa", "00000000000000bb"]),
+    focus=st.none() | st.booleans(), cot=st.none() | st.booleans(),
+    src=st.none() | st.tuples(st.integers(0, 3), st.integers(0, 10**6)).map(list),
+    content=st.none() | st.sampled_from(_VECTORS),
+    header_fp=st.none() | st.sampled_from(["h1", "h2", "h3"]),
+)
+
+
+def _older_record() -> dict[str, Any]:
+    """A record as an earlier release could have stored it: ints where floats are now,
+    a timing signature whose minima do not name their buckets (`cooccurrence._BARE`)."""
+    record = AccountState().as_dict() | {
+        "n": 3, "first": int(T0), "last": int(T0) + 100, "hours_ts": int(T0), "r_hour": 2,
+        "r_day": 3, "hours": [0] * 23 + [3], "tools": 1, "gaps": 2, "text_n": 2,
+        "tpl": [["0000000000000001", 2]], "tsig": [2, 0, *([1 << 31] * SIGNATURE)],
+        "offs": {"0": 5}, "ids": [1, 2, 3], "sys_fp": "00000000000000aa"}
+    return record
+
+
+@needs_twin
+@PROPERTY
+@given(st.lists(st.tuples(st.sampled_from(_STEPS), fold_events), min_size=1, max_size=40),
+       st.booleans(), st.sampled_from([60.0, 3600.0]))
+def test_event_sequences_fold_into_the_same_account_record(
+        steps: list[tuple[float, Event]], older: bool, late_tolerance: float) -> None:
+    record = _older_record() if older else AccountState().as_dict()
+    mine = AccountState.from_dict(orjson.loads(orjson.dumps(record)))
+    theirs = AccountState.from_dict(orjson.loads(orjson.dumps(record)))
+    assert account_state.FOLD is not None
+    ts = T0 + 200.0
+    for step, ev in steps:
+        ts += step
+        ev.ts = ts
+        got = account_state.FOLD.update(mine.__dict__, ev, late_tolerance)
+        if got is None:  # not the compiled twin's (an id with lone surrogates): nothing changed
+            assert not ev.event_id.isascii(), f"the compiled twin declined {ev}"
+            got = python_update(mine, ev, late_tolerance)
+        assert got == python_update(theirs, ev, late_tolerance)
+        assert orjson.dumps(mine.as_dict()) == orjson.dumps(theirs.as_dict()), ev
+
+
 def _parsed(streams: list[tuple[str, list[bytes]]]) -> list[list[Event | Rejection]]:
     return [[parse_event(line) for line in lines] for _, lines in streams]
 
@@ -187,11 +253,9 @@ def _replayed(lines: list[bytes]) -> tuple[list[dict[str, Any]], dict[str, Any],
 
 @needs_twin
 def test_the_benchmark_streams_give_the_same_events_records_and_alerts() -> None:
-    """Every stream's events; the demo stream's records and alerts through both.
-
-    Downstream of parsing the code is the same for both, so equal events give equal
-    records and alerts; `test_benchmark_alerts.py` holds every stream's alerts (compiled)
-    to the fixture recorded before the twin existed.
+    """Every stream's events, alerts, account records and aggregates through both, byte
+    for byte as the tables and the alerts topic would hold them; `test_benchmark_alerts.py`
+    holds every stream's alerts (compiled) to the fixture recorded before the twin existed.
     """
     streams = list(test_benchmark_alerts.scenario_streams())
     got = _parsed(streams)
@@ -203,11 +267,14 @@ def test_the_benchmark_streams_give_the_same_events_records_and_alerts() -> None
     lines = [line for _, stream in streams for line in stream]
     fast = sum(events._FAST.fields(line) is not None for line in lines)
     assert fast >= 0.9 * len(lines), f"the compiled path took {fast} of {len(lines)} records"
-    lines = dict(streams)["demo"]
-    compiled_state = _replayed(lines)
-    with python_twin():
-        python_state = _replayed(lines)
-    for what, a, b in zip(("alerts", "account records", "aggregates"), compiled_state,
-                          python_state, strict=True):
-        assert a == b, f"demo: the {what} differ between the compiled and Python twins"
-    assert len(compiled_state[0]) > 20, "too few alerts to compare"
+    alerts = 0
+    for name, stream in streams:
+        compiled_state = _replayed(stream)
+        with python_twin():
+            python_state = _replayed(stream)
+        for what, a, b in zip(("alerts", "account records", "aggregates"), compiled_state,
+                              python_state, strict=True):
+            assert orjson.dumps(a) == orjson.dumps(b), (
+                f"{name}: the {what} differ between the compiled and Python twins")
+        alerts += len(compiled_state[0])
+    assert alerts > 100, "too few alerts to compare"

@@ -10,6 +10,8 @@
 //! differ in corners (Unicode versions, what counts as a word character), so
 //! anything else returns `None` and the Python twin decides.
 
+mod account;
+
 use std::collections::HashMap;
 
 use blake2::digest::{Update, VariableOutput};
@@ -464,5 +466,6 @@ impl FastParser {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextSignals>()?;
     m.add_class::<FastParser>()?;
+    m.add_class::<account::AccountFold>()?;
     Ok(())
 }
