@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from distillguard.models.events import Event
+from distillguard.models.fingerprints import Tick
 from distillguard.models.text_signals import Signals
 
 class TextSignals:
@@ -30,3 +31,11 @@ class AccountFold:
                  fold_chunk: Callable[[str, int, str], tuple[str, int]]) -> None: ...
     def update(self, state: dict[str, Any], ev: Event, late_tolerance: float) -> bool | None:
         """Whether the event was too late for the timing statistics; None: the Python twin."""
+
+class AggregateShape:
+    """`fingerprints._update_shape` on a `FingerprintAggregate`'s `__dict__`."""
+
+    def __init__(self, alpha: float, sync_seconds: float, day: float, top_templates: int,
+                 max_models: int) -> None: ...
+    def update(self, agg: dict[str, Any], key: str, tick: Tick, burst: float) -> bool | None:
+        """True when done; None (nothing changed): the Python twin."""

@@ -56,15 +56,19 @@ import math
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasketches import hll_sketch
 
 from distillguard.models.account_state import ALPHA, AccountState, misra_gries
+from distillguard.models.compiled import NATIVE
 from distillguard.models.content import KEY_TICKS, ContentReference, running_mean
 from distillguard.models.cooccurrence import band_keys
 from distillguard.models.events import DAY, Event
 from distillguard.models.signals import FOCUS_ONLY, harvest_shape
+
+if TYPE_CHECKING:
+    from distillguard.models._native import AggregateShape
 
 #: accounts younger than this at their tick count as new (a creation cohort)
 NEW_ACCOUNT_AGE = 14 * DAY
@@ -77,6 +81,10 @@ HLL_LG_K = 10
 MAX_SUSPECTS = 5000
 #: ticks of different accounts this close together count as synchronised
 SYNC_SECONDS = 60.0
+#: templates a key tracks among its ticks' (Misra-Gries summary size)
+KEY_TEMPLATES = 4
+#: models a key remembers the first tick of (to follow adoption of the newest)
+KEY_MODELS = 8
 #: key kinds whose sharing is evidence on its own: unrelated owners do not share a payment
 #: instrument, nor start acting in the same twenty seconds round after round (timing clusters
 #: are built from onsets off the minute, so cron jobs and busy batch jobs do not share them)
@@ -259,9 +267,14 @@ def make_tick(ev: Event, state: AccountState, score: float,
                 age is None or age >= ESTABLISHED_AGE)
 
 
-@dataclass(slots=True)
+@dataclass
 class FingerprintAggregate:
-    """Online aggregate of one fingerprint key; a plain record for a table."""
+    """Online aggregate of one fingerprint key; a plain record for a table.
+
+    Not slotted, like `AccountState` and for its reason: the fields live in the
+    instance `__dict__` in field order, as the stored record holds them, so
+    converting between the two is one dict copy.
+    """
 
     ticks: int = 0
     first: float = 0.0
@@ -298,12 +311,18 @@ class FingerprintAggregate:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FingerprintAggregate:
-        """The aggregate of a stored record (as `as_dict` wrote it)."""
-        return cls(**d)
+        """The aggregate of a stored record: copied straight in when `as_dict` wrote it
+        (every field, in field order), else through `__init__` (defaults, and an error
+        for unknown names)."""
+        if tuple(d) != _AGG_FIELDS:
+            return cls(**d)
+        agg = cls.__new__(cls)
+        agg.__dict__ = d.copy()
+        return agg
 
     def as_dict(self) -> dict[str, Any]:
         """Shallow, like `AccountState.as_dict`: the record replaces the stored one."""
-        return {name: getattr(self, name) for name in _AGG_FIELDS}
+        return self.__dict__.copy()
 
     def distinct_accounts(self) -> float:
         """Estimate of the distinct accounts seen on the key (HLL), 0 before any."""
@@ -568,7 +587,17 @@ def _content_effect(agg: FingerprintAggregate, rule: LinkRule,
 
 
 def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float) -> None:
-    """Rates, synchrony, template concentration, model adoption, burst: O(1) each."""
+    """Rates, synchrony, template concentration, model adoption, burst: O(1) each.
+
+    The compiled twin (`SHAPE`) takes the aggregate and tick it expects and leaves the
+    same aggregate; anything else it leaves to `python_update_shape`.
+    """
+    if SHAPE is None or SHAPE.update(agg.__dict__, key, tick, burst) is None:
+        python_update_shape(agg, key, tick, burst)
+
+
+def python_update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float) -> None:
+    """`_update_shape` in Python: the reference the compiled twin is checked against."""
     gap = tick.ts - agg.last
     a = max(ALPHA, 1.0 / (agg.ticks + 1))
     if agg.ticks:
@@ -584,12 +613,25 @@ def _update_shape(agg: FingerprintAggregate, key: str, tick: Tick, burst: float)
         for tpl in tick.keys:
             if tpl.startswith("tpl:"):
                 agg.tpl_ticks += 1
-                misra_gries(agg.tpls, tpl, 4)
+                misra_gries(agg.tpls, tpl, KEY_TEMPLATES)
     if tick.model:
-        if tick.model not in agg.models and len(agg.models) < 8:
+        if tick.model not in agg.models and len(agg.models) < KEY_MODELS:
             agg.models[tick.model] = tick.ts
         newest = max(agg.models, key=agg.models.__getitem__) if agg.models else ""
         agg.newest += a * ((1.0 if tick.model == newest else 0.0) - agg.newest)
+
+
+def _compiled_shape() -> AggregateShape | None:
+    """The compiled `_update_shape`, given this module's constants."""
+    if NATIVE is None:
+        return None
+    shape: AggregateShape = NATIVE.AggregateShape(ALPHA, SYNC_SECONDS, DAY, KEY_TEMPLATES,
+                                                  KEY_MODELS)
+    return shape
+
+
+#: the compiled twin of `_update_shape` (None: Python only); `events.python_twin` sets it aside
+SHAPE = _compiled_shape()
 
 
 def applied(record: dict[str, Any] | None, offset: int) -> bool:

@@ -10,8 +10,9 @@ validator (`test_fuzz.py`):
   extra whitespace \\x1c-\\x1f) and over any Unicode text: on ASCII the compiled
   twin must answer and agree; elsewhere it must agree or leave it to Python;
 - hypothesis sequences of events folded into account records, fresh ones and
-  ones of an earlier shape (ints where floats are now, a stale timing signature):
-  the same record, byte for byte as the table would store it;
+  ones of an earlier shape (ints where floats are now, a stale timing signature),
+  and of ticks into a key's aggregate shape: the same record, byte for byte as
+  the table would store it;
 - event-shaped documents (`test_fuzz.py`'s strategies, and plain events whose
   text varies) and the seeded mutation fuzz of `test_fuzz.py`: every record
   gives the same `Event` or `Rejection` through `parse_event` and through
@@ -29,6 +30,7 @@ from __future__ import annotations
 import random
 import shutil
 import sys
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,10 +39,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distillguard.models import account_state, compiled, events, text_signals
+from distillguard.models import account_state, compiled, events, fingerprints, text_signals
 from distillguard.models.account_state import AccountState, python_update
 from distillguard.models.content import pack
 from distillguard.models.cooccurrence import SIGNATURE
+from distillguard.models.fingerprints import FingerprintAggregate, Tick, python_update_shape
 from distillguard.models.events import Event, Rejection, parse_event, python_twin
 from distillguard.models.replay import Backtest
 from tests.models import test_benchmark_alerts
@@ -183,7 +186,7 @@ T0 = 1_767_225_600.0
 _VECTORS = [pack(np.random.default_rng(i).uniform(-0.17, 0.17, 64)) for i in range(3)]
 #: steps between an account's events: repeats, a bucket, an onset, the hour-histogram
 #: step, beyond the late tolerance, days idle, and late ones
-_STEPS = (0.0, 0.5, 1.0, 19.0, 20.0, 61.0, 600.0, 601.0, 3_601.0, 86_400.0 * 3, -10.0,
+_STEPS = (0.0, 0.5, 1.0, 19.0, 20.0, 60.0, 61.0, 600.0, 601.0, 3_601.0, 86_400.0 * 3, -10.0,
           -3_000.0, -7_200.0, 1e-3)
 fold_events = st.builds(
     Event,
@@ -234,6 +237,37 @@ def test_event_sequences_fold_into_the_same_account_record(
             got = python_update(mine, ev, late_tolerance)
         assert got == python_update(theirs, ev, late_tolerance)
         assert orjson.dumps(mine.as_dict()) == orjson.dumps(theirs.as_dict()), ev
+
+
+ticks = st.builds(
+    Tick, account=st.sampled_from(["a", "b", "c"]), ts=st.just(0.0), score=st.just(0.5),
+    events=st.just(9),
+    keys=st.lists(st.sampled_from([f"tpl:{i}" for i in range(7)] + ["asn:1", "ua:x|"]),
+                  max_size=5).map(tuple),
+    new_account=st.booleans(), model=st.sampled_from(["", *(f"m{i}" for i in range(10))]))
+
+
+@needs_twin
+@PROPERTY
+@given(st.lists(st.tuples(st.sampled_from(_STEPS), ticks,
+                          st.sampled_from([0.0, 0.5, 3.0, 1e6])), min_size=1, max_size=40),
+       st.sampled_from(["tpl:1", "asn:1", "sys:x"]), st.booleans())
+def test_tick_sequences_give_the_same_aggregate_shape(
+        steps: list[tuple[float, Tick, float]], key: str, older: bool) -> None:
+    record = FingerprintAggregate().as_dict()
+    if older:  # ints where floats are now
+        record |= {"ticks": 2, "first": int(T0), "last": int(T0), "rate": 2, "burst": 1,
+                   "tpls": [["tpl:1", 2]], "tpl_ticks": 2, "models": {"m1": int(T0)}}
+    mine = FingerprintAggregate.from_dict(orjson.loads(orjson.dumps(record)))
+    theirs = FingerprintAggregate.from_dict(orjson.loads(orjson.dumps(record)))
+    assert fingerprints.SHAPE is not None
+    ts = T0 + 200.0
+    for step, tick, burst in steps:
+        ts += step
+        tick = replace(tick, ts=ts)
+        assert fingerprints.SHAPE.update(mine.__dict__, key, tick, burst), tick
+        python_update_shape(theirs, key, tick, burst)
+        assert orjson.dumps(mine.as_dict()) == orjson.dumps(theirs.as_dict()), tick
 
 
 def _parsed(streams: list[tuple[str, list[bytes]]]) -> list[list[Event | Rejection]]:

@@ -15,11 +15,13 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 
+use crate::summary::Summary;
+
 /// Counts above this are not exactly floats: Python's int arithmetic would then differ.
 const EXACT_INT: u64 = 1 << 53;
 
 /// `max(floor, 1.0 / n)` as Python's `max` gives it (the first of equals).
-fn share(floor: f64, n: i64) -> f64 {
+pub(crate) fn share(floor: f64, n: i64) -> f64 {
     let inv = 1.0 / n as f64;
     if inv > floor { inv } else { floor }
 }
@@ -52,52 +54,6 @@ fn mix(z: u64) -> u64 {
     let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// A Misra-Gries summary (`account_state.misra_gries`): a list of `[key, count]` lists.
-struct Summary<'py> {
-    list: Bound<'py, PyList>,
-    entries: Vec<(Bound<'py, PyList>, String, i64)>,
-}
-
-impl<'py> Summary<'py> {
-    fn read(list: Bound<'py, PyAny>) -> Option<Self> {
-        let list = list.cast_into::<PyList>().ok()?;
-        let mut entries = Vec::with_capacity(list.len());
-        for item in list.iter() {
-            let entry = item.cast_into::<PyList>().ok()?;
-            if entry.len() != 2 {
-                return None;
-            }
-            let key = entry.get_item(0).ok()?.cast_into::<PyString>().ok()?.to_str().ok()?
-                .to_owned();
-            let count = entry.get_item(1).ok()?.extract::<i64>().ok()?;
-            entries.push((entry, key, count));
-        }
-        Some(Self { list, entries })
-    }
-
-    /// Count `key`; true if it was tracked already.
-    fn count(&self, py: Python<'py>, key: &str, size: usize) -> PyResult<bool> {
-        if let Some((entry, _, count)) = self.entries.iter().find(|(_, k, _)| k == key) {
-            entry.set_item(1, count + 1)?;
-            return Ok(true);
-        }
-        if self.entries.len() < size {
-            self.list.append(PyList::new(py, [key.into_pyobject(py)?.into_any(),
-                                              1i64.into_pyobject(py)?.into_any()])?)?;
-            return Ok(false);
-        }
-        let kept = PyList::empty(py);
-        for (entry, _, count) in &self.entries {
-            entry.set_item(1, count - 1)?;
-            if count - 1 > 0 {
-                kept.append(entry)?;
-            }
-        }
-        self.list.set_slice(0, self.list.len(), &kept)?;
-        Ok(false)
-    }
 }
 
 /// The event fields the fold reads (`account_state.update`).

@@ -11,6 +11,8 @@
 //! anything else returns `None` and the Python twin decides.
 
 mod account;
+mod aggregate;
+mod summary;
 
 use std::collections::HashMap;
 
@@ -72,7 +74,7 @@ fn replace_code_blocks(s: &str) -> String {
         out.push_str(" <code> ");
         at = match s[open + 3..].find("```") {
             Some(i) => open + 3 + i + 3,
-            None if bytes.last() == Some(&b'\n') && s.len() - 1 >= open + 3 => s.len() - 1,
+            None if bytes.last() == Some(&b'\n') && s.len() > open + 3 => s.len() - 1,
             None => s.len(),
         };
     }
@@ -467,5 +469,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextSignals>()?;
     m.add_class::<FastParser>()?;
     m.add_class::<account::AccountFold>()?;
+    m.add_class::<aggregate::AggregateShape>()?;
     Ok(())
 }
