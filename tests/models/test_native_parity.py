@@ -43,8 +43,8 @@ from distillguard.models import account_state, compiled, events, fingerprints, t
 from distillguard.models.account_state import AccountState, python_update
 from distillguard.models.content import pack
 from distillguard.models.cooccurrence import SIGNATURE
-from distillguard.models.fingerprints import FingerprintAggregate, Tick, python_update_shape
 from distillguard.models.events import Event, Rejection, parse_event, python_twin
+from distillguard.models.fingerprints import FingerprintAggregate, Tick, python_update_shape
 from distillguard.models.replay import Backtest
 from tests.models import test_benchmark_alerts
 from tests.models.test_fuzz import (
