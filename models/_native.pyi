@@ -39,3 +39,14 @@ class AggregateShape:
                  max_models: int) -> None: ...
     def update(self, agg: dict[str, Any], key: str, tick: Tick, burst: float) -> bool | None:
         """True when done; None (nothing changed): the Python twin."""
+
+class Forest:
+    """The population model's `MinMaxScaler | HalfSpaceTrees`, from River's state."""
+
+    def __init__(self, names: list[str], min: list[float], max: list[float],
+                 trees: list[list[tuple[int, float, int, int, int, int]]], height: int,
+                 window_size: int, counter: int, first_window: bool) -> None: ...
+    def score(self, x: dict[str, float]) -> float:
+        """`Pipeline.score_one(x)` (the int 0 before the first window is full)."""
+    def learn(self, x: dict[str, float]) -> None:
+        """`Pipeline.learn_one(x)`."""

@@ -166,18 +166,19 @@ _FAST = _fast_parser()
 @contextmanager
 def python_twin() -> Iterator[None]:
     """Only the Python twin while inside, as `DISTILLGUARD_NATIVE=off` would (comparisons)."""
-    from distillguard.models import account_state, fingerprints  # they import this module
+    from distillguard.models import account_state, fingerprints, scoring  # they import this
 
     global _FAST
     fast, _FAST = _FAST, None
     twin, text_signals.TWIN = text_signals.TWIN, None
     fold, account_state.FOLD = account_state.FOLD, None
     shape, fingerprints.SHAPE = fingerprints.SHAPE, None
+    forest, scoring.TWIN = scoring.TWIN, None
     try:
         yield
     finally:
         _FAST, text_signals.TWIN, account_state.FOLD = fast, twin, fold
-        fingerprints.SHAPE = shape
+        fingerprints.SHAPE, scoring.TWIN = shape, forest
 
 
 def parse_event(raw: bytes | None, sampler: ContentSampler | None = None) -> Event | Rejection:

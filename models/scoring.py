@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from river import anomaly, compose, preprocessing
+from river.tree.padded import PaddedBranch
 
 from distillguard.models.account_state import AccountState, features
+from distillguard.models.compiled import NATIVE
 from distillguard.models.feedback import LabelModel
 from distillguard.models.signals import Ramp, Signal, signals
+
+if TYPE_CHECKING:
+    from distillguard.models._native import Forest
 
 #: logit bias: with no signal at all the score is sigmoid(-5) = 0.007
 BIAS = -5.0
@@ -53,6 +60,9 @@ class PopulationModel:
             preprocessing.MinMaxScaler(),
             anomaly.HalfSpaceTrees(n_trees=15, height=6, window_size=250, seed=seed),
         )
+        #: the compiled twin, handed River's state after its first `learn_one` built the
+        #: trees (River's own random draws); None: River's pipeline runs
+        self._forest: Forest | None = None
 
     @property
     def warm(self) -> bool:
@@ -61,10 +71,52 @@ class PopulationModel:
 
     def score_and_learn(self, x: dict[str, float]) -> float | None:
         """Anomaly score in 0..1 once warm (None before), then learn from `x`."""
-        score = self._model.score_one(x) if self.warm else None
-        self._model.learn_one(x)
+        if self._forest is not None:
+            score = self._forest.score(x) if self.warm else None
+            self._forest.learn(x)
+        else:
+            score = self._model.score_one(x) if self.warm else None
+            self._model.learn_one(x)
+            if TWIN is not None:
+                self._forest = _forest(TWIN, self._model)
         self.learned += 1
         return score
+
+
+#: a tree node as `Forest` takes it: feature index (-1: a leaf), threshold, the children's
+#: indices, l_mass, r_mass
+Node = tuple[int, float, int, int, int, int]
+
+
+def _forest(native: ModuleType, pipeline: compose.Pipeline) -> Forest:
+    """River's scaler and trees, as they stand, in the compiled twin (`Forest`)."""
+    scaler, hst = pipeline.steps.values()
+    names = list(scaler.min)
+    trees: list[list[Node]] = []
+    for root in hst.trees:
+        trees.append([])
+        _flatten(root, names, trees[-1])
+    forest: Forest = native.Forest(names, [scaler.min[n].get() for n in names],
+                                   [scaler.max[n].get() for n in names], trees, hst.height,
+                                   hst.window_size, hst.counter, hst._first_window)
+    return forest
+
+
+def _flatten(node: Any, names: list[str], nodes: list[Node]) -> int:
+    """Append `node` and its subtree to `nodes` (depth first); its index there."""
+    at = len(nodes)
+    nodes.append((-1, 0.0, 0, 0, node.l_mass, node.r_mass))
+    if isinstance(node, PaddedBranch):
+        left = _flatten(node.children[0], names, nodes)
+        right = _flatten(node.children[1], names, nodes)
+        nodes[at] = (names.index(node.feature), node.threshold, left, right, node.l_mass,
+                     node.r_mass)
+    return at
+
+
+#: the compiled extension the population model hands its trees to (None: River runs
+#: throughout); `events.python_twin` sets it aside
+TWIN = NATIVE
 
 
 def score_account(state: AccountState, population: PopulationModel | None,

@@ -12,7 +12,8 @@ validator (`test_fuzz.py`):
 - hypothesis sequences of events folded into account records, fresh ones and
   ones of an earlier shape (ints where floats are now, a stale timing signature),
   and of ticks into a key's aggregate shape: the same record, byte for byte as
-  the table would store it;
+  the table would store it; feature streams through the population model: the
+  same scores as River's pipeline;
 - event-shaped documents (`test_fuzz.py`'s strategies, and plain events whose
   text varies) and the seeded mutation fuzz of `test_fuzz.py`: every record
   gives the same `Event` or `Rejection` through `parse_event` and through
@@ -46,6 +47,7 @@ from distillguard.models.cooccurrence import SIGNATURE
 from distillguard.models.events import Event, Rejection, parse_event, python_twin
 from distillguard.models.fingerprints import FingerprintAggregate, Tick, python_update_shape
 from distillguard.models.replay import Backtest
+from distillguard.models.scoring import PopulationModel
 from tests.models import test_benchmark_alerts
 from tests.models.test_fuzz import (
     FUZZ_SEED,
@@ -268,6 +270,34 @@ def test_tick_sequences_give_the_same_aggregate_shape(
         assert fingerprints.SHAPE.update(mine.__dict__, key, tick, burst), tick
         python_update_shape(theirs, key, tick, burst)
         assert orjson.dumps(mine.as_dict()) == orjson.dumps(theirs.as_dict()), tick
+
+
+@needs_twin
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_population_model_scores_as_rivers_pipeline(seed: int) -> None:
+    """Feature streams with constant features, repeats, NaN, infinities and outliers:
+    River's `MinMaxScaler | HalfSpaceTrees` and the compiled forest it hands its trees
+    to give the same score to the last bit (and the same int 0 in the first window)."""
+    rng = random.Random(seed)
+    special = [0.0, 1.0, -1.0, 5.0, 1e9, float("nan"), float("inf"), float("-inf")]
+
+    def value(i: int) -> float:
+        if i == 0:
+            return 0.5  # constant: a zero range scales to 0.0
+        if rng.random() < 0.03 * seed:
+            return rng.choice(special)
+        return rng.gauss(i, 1.0) if i % 2 else rng.random()
+
+    xs = [{f"f{i}": value(i) for i in range(14)} for _ in range(2_000)]
+    mine = PopulationModel(warmup=0)
+    with python_twin():
+        rivers = PopulationModel(warmup=0)
+        want = [rivers.score_and_learn(x) for x in xs]
+    got = [mine.score_and_learn(x) for x in xs]
+    assert mine._forest is not None and rivers._forest is None
+    differ = [(i, a, b) for i, (a, b) in enumerate(zip(got, want, strict=True))
+              if repr(a) != repr(b)]
+    assert not differ, f"{len(differ)} of {len(xs)} scores differ, e.g. {differ[:3]}"
 
 
 def _parsed(streams: list[tuple[str, list[bytes]]]) -> list[list[Event | Rejection]]:

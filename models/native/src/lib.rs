@@ -12,6 +12,7 @@
 
 mod account;
 mod aggregate;
+mod forest;
 mod summary;
 
 use std::collections::HashMap;
@@ -470,5 +471,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FastParser>()?;
     m.add_class::<account::AccountFold>()?;
     m.add_class::<aggregate::AggregateShape>()?;
+    m.add_class::<forest::Forest>()?;
     Ok(())
 }
