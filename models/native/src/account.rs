@@ -40,10 +40,17 @@ fn py_floordiv(vx: f64, wx: f64) -> f64 {
     if div - floordiv > 0.5 { floordiv + 1.0 } else { floordiv }
 }
 
-/// Python's `round(x, 3)`: the float nearest the decimal rounded half to even.
+/// Python's `round(x, 3)`: the float nearest the decimal rounded half to even. Away
+/// from a tie, `x * 1000` (within half an ulp of the exact product) rounds to the same
+/// integer as the exact product, and dividing it by 1000 is correctly rounded; near
+/// one, the exact decimal conversion decides.
 fn round3(x: f64) -> f64 {
     if !x.is_finite() {
         return x;
+    }
+    let y = x * 1000.0;
+    if y.abs() < 1e15 && (y - y.floor() - 0.5).abs() > (y.abs() + 1.0) * 1e-12 {
+        return y.round() / 1000.0;
     }
     format!("{x:.3}").parse().expect("a formatted float parses")
 }
