@@ -201,16 +201,8 @@ impl AccountFold {
     #[new]
     fn new(constants: &Bound<'_, PyDict>, seeds: Vec<u64>, new_signature: Py<PyAny>,
            fold_chunk: Py<PyAny>) -> PyResult<Self> {
-        let f = |name: &str| -> PyResult<f64> {
-            constants.get_item(name)?
-                .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_owned()))?
-                .extract()
-        };
-        let i = |name: &str| -> PyResult<i64> {
-            constants.get_item(name)?
-                .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_owned()))?
-                .extract()
-        };
+        let f = |name: &str| constant::<f64>(constants, name);
+        let i = |name: &str| constant::<i64>(constants, name);
         Ok(Self {
             alpha: f("ALPHA")?,
             hour: f("HOUR")?,
@@ -293,6 +285,15 @@ impl AccountFold {
         self.shape(py, d, &mut s, &ev)?;
         Ok(Some(too_late))
     }
+}
+
+/// The constant `name` the Python module handed over; a KeyError naming it if it did not.
+fn constant<'py, T: FromPyObjectOwned<'py>>(constants: &Bound<'py, PyDict>, name: &str)
+    -> PyResult<T> {
+    constants.get_item(name)?
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_owned()))?
+        .extract()
+        .map_err(Into::into)
 }
 
 fn read_scalars(py: Python<'_>, d: &Bound<'_, PyDict>) -> Option<Scalars> {
