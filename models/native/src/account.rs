@@ -15,10 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 
-use crate::summary::Summary;
-
-/// Counts above this are not exactly floats: Python's int arithmetic would then differ.
-const EXACT_INT: u64 = 1 << 53;
+use crate::record::{float_field, int_field, Summary, EXACT_INT};
 
 /// `max(floor, 1.0 / n)` as Python's `max` gives it (the first of equals).
 pub(crate) fn share(floor: f64, n: i64) -> f64 {
@@ -114,12 +111,6 @@ impl<'py> EventIn<'py> {
             Some((src.get_item(0).ok()?.extract::<i64>().ok()?, src.get_item(1).ok()?))
         };
         let content = ev.getattr(intern!(py, "content")).ok()?;
-        let system_fp = ev.getattr(intern!(py, "system_fp")).ok()?;
-        let system_fp = if system_fp.is_none() {
-            None
-        } else {
-            Some(system_fp.cast_into::<PyString>().ok()?)
-        };
         let count = |name| optional::<u64>(ev, name).and_then(small);
         Some(Self {
             ts,
@@ -128,7 +119,7 @@ impl<'py> EventIn<'py> {
             content: (!content.is_none()).then_some(content),
             template_fp: optional(ev, intern!(py, "template_fp"))?,
             header_fp: optional(ev, intern!(py, "header_fp"))?,
-            system_fp,
+            system_fp: optional(ev, intern!(py, "system_fp"))?,
             cot: optional(ev, intern!(py, "cot"))?,
             focus: optional(ev, intern!(py, "focus"))?,
             tools: count(intern!(py, "tools"))?,
@@ -247,7 +238,7 @@ impl AccountFold {
         let Some(hour_values) = hours.iter().map(|h| h.extract::<f64>().ok())
             .collect::<Option<Vec<f64>>>() else { return Ok(None) };
         let Some(sig) = read_signature(&tsig, self.seeds.len()) else { return Ok(None) };
-        let (Some(tpl), Some(hdr)) = (item(intern!(py, "tpl")).and_then(Summary::read),
+        let (Some(mut tpl), Some(mut hdr)) = (item(intern!(py, "tpl")).and_then(Summary::read),
                                       item(intern!(py, "hdr")).and_then(Summary::read))
         else {
             return Ok(None);
@@ -281,7 +272,7 @@ impl AccountFold {
             self.timing(py, d, &mut s, &ev, hours, hour_values)?;
         }
         self.bucket_update(py, &tsig, sig, ts)?;
-        self.content(py, d, &mut s, &ev, &tpl, &hdr, &sys_fp)?;
+        self.content(py, d, &mut s, &ev, &mut tpl, &mut hdr, &sys_fp)?;
         self.shape(py, d, &mut s, &ev)?;
         Ok(Some(too_late))
     }
@@ -297,13 +288,8 @@ fn constant<'py, T: FromPyObjectOwned<'py>>(constants: &Bound<'py, PyDict>, name
 }
 
 fn read_scalars(py: Python<'_>, d: &Bound<'_, PyDict>) -> Option<Scalars> {
-    let f = |name: &Bound<'_, PyString>| -> Option<f64> {
-        d.get_item(name).ok()??.extract::<f64>().ok()
-    };
-    let i = |name: &Bound<'_, PyString>| -> Option<i64> {
-        let v = d.get_item(name).ok()??.extract::<i64>().ok()?;
-        (v.unsigned_abs() < EXACT_INT).then_some(v)
-    };
+    let f = |name| float_field(d, name);
+    let i = |name| int_field(d, name);
     Some(Scalars {
         n: i(intern!(py, "n"))?,
         first: f(intern!(py, "first"))?,
@@ -429,9 +415,9 @@ impl AccountFold {
 
     /// `account_state._update_content`.
     #[allow(clippy::too_many_arguments)]
-    fn content(&self, py: Python<'_>, d: &Bound<'_, PyDict>, s: &mut Scalars, ev: &EventIn<'_>,
-               tpl: &Summary<'_>, hdr: &Summary<'_>, sys_fp: &Bound<'_, PyString>)
-               -> PyResult<()> {
+    fn content<'py>(&self, py: Python<'py>, d: &Bound<'py, PyDict>, s: &mut Scalars,
+                    ev: &EventIn<'py>, tpl: &mut Summary<'py>, hdr: &mut Summary<'py>,
+                    sys_fp: &Bound<'py, PyString>) -> PyResult<()> {
         if let Some(content) = &ev.content {
             let (emb, emb_n) = (intern!(py, "emb"), intern!(py, "emb_n"));
             let got = self.fold_chunk.call1(py, (d.get_item(emb)?, d.get_item(emb_n)?, content))?;

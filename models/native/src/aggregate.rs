@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyString, PyTuple};
 
 use crate::account::share;
-use crate::summary::Summary;
+use crate::record::{float_field, int_field, Summary};
 
 /// `fingerprints._update_shape`'s constants, handed over by the Python module.
 #[pyclass(frozen)]
@@ -38,20 +38,16 @@ impl AggregateShape {
             d.get_item(name).ok().flatten()
         };
         let attr = |name: &Bound<'py, PyString>| tick.getattr(name).ok();
+        let (f, i) = (|name| float_field(d, name), |name| int_field(d, name));
         let (Some(ticks), Some(last), Some(sync), Some(rate), Some(new_ticks), Some(agg_burst),
              Some(tpl_ticks), Some(newest)) = (
-            get(intern!(py, "ticks")).and_then(|v| v.extract::<i64>().ok()),
-            get(intern!(py, "last")).and_then(|v| v.extract::<f64>().ok()),
-            get(intern!(py, "sync")).and_then(|v| v.extract::<f64>().ok()),
-            get(intern!(py, "rate")).and_then(|v| v.extract::<f64>().ok()),
-            get(intern!(py, "new_ticks")).and_then(|v| v.extract::<i64>().ok()),
-            get(intern!(py, "burst")).and_then(|v| v.extract::<f64>().ok()),
-            get(intern!(py, "tpl_ticks")).and_then(|v| v.extract::<i64>().ok()),
-            get(intern!(py, "newest")).and_then(|v| v.extract::<f64>().ok()),
+            i(intern!(py, "ticks")), f(intern!(py, "last")), f(intern!(py, "sync")),
+            f(intern!(py, "rate")), i(intern!(py, "new_ticks")), f(intern!(py, "burst")),
+            i(intern!(py, "tpl_ticks")), f(intern!(py, "newest")),
         ) else {
             return Ok(None);
         };
-        let (Some(last_account), Some(models), Some(tpls)) = (
+        let (Some(last_account), Some(models), Some(mut tpls)) = (
             get(intern!(py, "last_account")).and_then(|v| v.cast_into::<PyString>().ok()),
             get(intern!(py, "models")).and_then(|v| v.cast_into::<PyDict>().ok()),
             get(intern!(py, "tpls")).and_then(Summary::read),
@@ -77,10 +73,6 @@ impl AggregateShape {
         }).collect::<Option<Vec<(String, f64)>>>() else { return Ok(None) };
         let (Ok(account_str), Ok(last_account_str), Ok(model_str)) =
             (account.to_str(), last_account.to_str(), model.to_str()) else { return Ok(None) };
-        if (ticks + 1).unsigned_abs() >= 1 << 53 {
-            return Ok(None);
-        }
-
         // everything is as expected: from here on, the Python statements in order
         let ts = ts_obj.value();
         let gap = ts - last;
@@ -106,10 +98,7 @@ impl AggregateShape {
             for tpl in keys.iter().filter(|k| k.starts_with("tpl:")) {
                 counted += 1;
                 d.set_item(intern!(py, "tpl_ticks"), counted)?;
-                // read afresh: the previous count changed the list
-                let summary = Summary::read(tpls.list.clone().into_any())
-                    .expect("a summary stays well-formed");
-                summary.count(py, tpl, self.top_templates)?;
+                tpls.count(py, tpl, self.top_templates)?;
             }
         }
         if !model_str.is_empty() {

@@ -13,7 +13,7 @@
 mod account;
 mod aggregate;
 mod forest;
-mod summary;
+mod record;
 
 use std::collections::HashMap;
 
