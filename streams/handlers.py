@@ -185,7 +185,7 @@ class Handlers:
         for msg in messages:
             redelivered: dict[str, bool] = {}
             for keys, doc in orjson.loads(msg.value or b"[]"):
-                tick = Tick(**doc)
+                tick = Tick.from_doc(doc)
                 if isinstance(keys, str):  # a pack from before ticks went once per partition
                     keys = [keys]
                 for key in keys:

@@ -273,6 +273,18 @@ def test_tick_sequences_give_the_same_aggregate_shape(
 
 
 @needs_twin
+def test_ticks_decoded_from_their_pack_take_the_compiled_fold() -> None:
+    """A tick as the aggregate step decodes it (JSON has no tuples) is one the compiled twin
+    takes: a worker must not fall back to the Python fold on every tick."""
+    tick = Tick("a", T0, 0.5, 9, ("tpl:1", "asn:1"), True, model="m1")
+    [[keys, doc]] = orjson.loads(orjson.dumps([(list(tick.keys), tick)]))
+    assert Tick.from_doc(doc) == tick
+    assert fingerprints.SHAPE is not None
+    assert fingerprints.SHAPE.update(FingerprintAggregate().__dict__, keys[1],
+                                     Tick.from_doc(doc), 0.0)
+
+
+@needs_twin
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_population_model_scores_as_rivers_pipeline(seed: int) -> None:
     """Feature streams with constant features, repeats, NaN, infinities and outliers:
