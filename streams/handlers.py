@@ -12,7 +12,7 @@ Each handler takes one fetched batch of one partition of one topic
   (`AccountBatch`, step 1) and sends the score ticks, packed per fingerprint
   partition, to the fingerprints topic.
 - `aggregate` folds ticks into the fingerprints table (step 2) and sends
-  links to the one-partition links topic.
+  links, packed per batch, to the one-partition links topic.
 - `campaigns` folds links into the campaign graph (step 3) and sends the
   campaign alerts; `rebuild` refolds the links topic's history after a
   rebalance.
@@ -178,10 +178,16 @@ class Handlers:
         await batch.finish(messages[0].partition)
 
     async def aggregate(self, messages: Sequence[Message]) -> None:
-        """Fold packed ticks into fingerprint aggregates; one table write per key per batch."""
+        """Fold packed ticks into fingerprint aggregates; one table write per key per batch.
+
+        The batch's links go to the links topic packed, as ticks come: a busy key links
+        each of its members on every tick, and a message per link cost more to send than
+        the graph takes to fold it.
+        """
         table = self.wiring.fingerprints_table
         records: dict[str, Record | None] = {}
         changed: set[str] = set()
+        links: list[bytes] = []
         for msg in messages:
             redelivered: dict[str, bool] = {}
             for keys, doc in orjson.loads(msg.value or b"[]"):
@@ -195,7 +201,10 @@ class Handlers:
                     records[key], link = self.detector.aggregate(tick, key, record, msg.offset)
                     changed.add(key)
                     if link is not None:
-                        await self.wiring.links.send(key=b"links", value=orjson.dumps(link))
+                        links.append(orjson.dumps(link))
+        for pack in packs(links):
+            await self.wiring.links.send(key=b"links", value=pack)
+        # table writes after the sends, with no await among them (as `AccountBatch.finish`)
         latest = 0.0
         for key in changed:
             record = records[key]
@@ -207,8 +216,11 @@ class Handlers:
     def fold_link(self, value: bytes, publish: bool = True) -> list[Alert]:
         """Apply one record of the links topic to the graph; return the alerts it causes.
 
-        `publish` writes account -> campaign into the global table; a rebuild does not
-        (the table's changelog already holds it, and no agent event is current then).
+        A record is a pack of links (a JSON array, in the order they were made), one
+        link (a JSON object, as older workers wrote them: the topic's history keeps
+        them) or an allow-list. `publish` writes account -> campaign into the global
+        table; a rebuild does not (the table's changelog already holds it, and no agent
+        event is current then).
         """
         if value.startswith(UNLINK_MARK):  # an account allow-list, as older workers wrote it
             self.detector.graph.remove_account(value[len(UNLINK_MARK):].decode())
@@ -217,15 +229,17 @@ class Handlers:
             self.detector.graph_feedback(Feedback(**orjson.loads(value[len(FEEDBACK_MARK):])))
             return []
         doc = orjson.loads(value)
-        link = Link(doc["key"], doc["ts"], tuple(tuple(a) for a in doc["accounts"]),
-                    doc["stats"])
-        alerts = self.detector.link(link)
-        if publish:
-            campaign_of = self.wiring.campaign_of
-            for account, _, _ in link.accounts:
-                campaign = self.detector.graph.campaign_of(account)
-                if campaign_of.get(account) != campaign:  # most links repeat what it holds
-                    campaign_of[account] = campaign
+        alerts: list[Alert] = []
+        for item in doc if isinstance(doc, list) else [doc]:
+            link = Link(item["key"], item["ts"], tuple(tuple(a) for a in item["accounts"]),
+                        item["stats"])
+            alerts += self.detector.link(link)
+            if publish:
+                campaign_of = self.wiring.campaign_of
+                for account, _, _ in link.accounts:
+                    campaign = self.detector.graph.campaign_of(account)
+                    if campaign_of.get(account) != campaign:  # most links repeat what it holds
+                        campaign_of[account] = campaign
         return alerts
 
     async def campaigns(self, messages: Sequence[Message]) -> None:
@@ -277,7 +291,7 @@ class AccountBatch:
         self.records: dict[str, Record | None] = {}
         self.changed: set[str] = set()
         self.outcomes: Counter[str] = Counter()
-        self.ticks: dict[int, list[tuple[list[str], Tick]]] = defaultdict(list)
+        self.ticks: dict[int, list[bytes]] = defaultdict(list)  # partition -> [keys, tick]
         self.latest = 0.0
 
     def record_of(self, account: str) -> Record | None:
@@ -336,13 +350,14 @@ class AccountBatch:
         for key in tick.keys:
             keys_at[self.handlers.partition_of(key.encode())].append(key)
         for tick_partition, keys in keys_at.items():
-            self.ticks[tick_partition].append((keys, tick))
+            self.ticks[tick_partition].append(orjson.dumps((keys, tick)))
 
     async def finish(self, partition: int) -> None:
         """Send the ticks, then write the tables, expire idle accounts, count."""
         wiring = self.handlers.wiring
-        for tick_partition, pack in self.ticks.items():
-            await wiring.fingerprints.send(value=orjson.dumps(pack), partition=tick_partition)
+        for tick_partition, wires in self.ticks.items():
+            for pack in packs(wires):
+                await wiring.fingerprints.send(value=pack, partition=tick_partition)
         # table writes last, with no await among them: a stop mid-batch leaves either all
         # of them or none, and never state whose ticks were not sent
         for account in self.changed:

@@ -167,7 +167,7 @@ def build_app(settings: Settings) -> Service:
         folded = await replay_log(settings.bootstrap_servers, tp, until,
                                   lambda value: handlers.fold_link(value, publish=False))
         metrics.ACTIVE_CAMPAIGNS.set(len(graph.campaigns()))
-        logger.info("campaign graph rebuilt from %d links: %d campaigns",
+        logger.info("campaign graph rebuilt from %d records of the links topic: %d campaigns",
                     folded, len(graph.campaigns()))
 
     # cast: Faust's stub of `connect` refuses every coroutine function

@@ -1,7 +1,7 @@
 """What distillguard puts on Kafka: table codec, internal message framing, DLQ headers.
 
 Table values and changelogs are orjson (plain records, never pickles).
-Internal topics carry packed JSON arrays of text-free events and ticks; the
+Internal topics carry packed JSON arrays of text-free events, ticks and links; the
 events and links topics also carry control messages (feedback, unlink), told
 apart by a prefix that JSON never starts with.
 """
@@ -21,8 +21,10 @@ from distillguard.models.events import Rejection
 #: internal control messages share the events and links topics with data; JSON never starts so
 FEEDBACK_MARK = b"F:"
 UNLINK_MARK = b"U:"
-#: events per internal message (a packed message stays far below the 1 MiB default limit)
+#: items per internal message, and the bytes a pack stops growing at: packs stay well
+#: below Kafka's 1 MiB default message limit (an item beyond it goes alone, as it would unpacked)
 PACK_SIZE = 500
+PACK_BYTES = 256 * 1024
 #: the codec name tables are declared with
 CODEC = "orjson"
 
@@ -43,9 +45,22 @@ def register_codec() -> None:
 
 
 def packs(wires: list[bytes]) -> Iterator[bytes]:
-    """Encoded events as JSON arrays of at most PACK_SIZE each, in order."""
-    for i in range(0, len(wires), PACK_SIZE):
-        yield b"[" + b",".join(wires[i:i + PACK_SIZE]) + b"]"
+    """Encoded items (events, ticks, links) as JSON arrays, in order: each of at most
+    PACK_SIZE items, and closed before it would pass PACK_BYTES.
+
+    >>> [len(orjson.loads(p)) for p in packs([b"1"] * 1200)]
+    [500, 500, 200]
+    >>> [len(orjson.loads(p)) for p in packs([b'"' + b"x" * 200_000 + b'"'] * 3)]
+    [1, 1, 1]
+    """
+    start, size = 0, 0
+    for i, wire in enumerate(wires):
+        if i > start and (i - start == PACK_SIZE or size + len(wire) > PACK_BYTES):
+            yield b"[" + b",".join(wires[start:i]) + b"]"
+            start, size = i, 0
+        size += len(wire) + 1
+    if start < len(wires):
+        yield b"[" + b",".join(wires[start:]) + b"]"
 
 
 def dlq_headers(rejection: Rejection, topic: str, partition: int,

@@ -15,6 +15,7 @@ from faust.types import Message
 
 from distillguard.models.config import DetectorConfig
 from distillguard.models.detector import Detector
+from distillguard.models.fingerprints import Tick
 from distillguard.streams.handlers import Handlers, Wiring
 from distillguard.streams.wire import Partitioner
 
@@ -172,3 +173,23 @@ async def test_without_a_key_unsigned_feedback_still_applies() -> None:
     allow = feedback_record("account", "acct-7", "benign", 1.0, "alice", allowlist=True)
     await handlers.feedback(signed_message(0, allow, []))
     assert wired.dlq.sent == [] and len(wired.events.sent) == 1
+
+
+async def test_a_batchs_links_go_packed_and_fold_as_single_links_did() -> None:
+    """The aggregate step sends a batch's links as one pack; the graph folds a pack as it
+    folds the one-link records older workers wrote (the links topic's history keeps them)."""
+    wired = wiring(partition_count=PARTITIONS)
+    handlers = Handlers(Detector(DetectorConfig(warmup=10**9)), wired, PARTITIONS, 0.0)
+    ticks = [Tick(f"c{i}", 1_767_225_600.0 + i, 0.9, 20, ("pay:pm-shared",), True)
+             for i in range(12)]
+    await handlers.aggregate([message(0, orjson.dumps([[list(t.keys), t] for t in ticks]))])
+    [sent] = wired.links.sent
+    links = orjson.loads(sent["value"])
+    assert len(links) > 1 and all(link["key"] == "pay:pm-shared" for link in links)
+    single = Handlers(Detector(DetectorConfig(warmup=10**9)), wiring(PARTITIONS), PARTITIONS,
+                      0.0)
+    one_by_one = [alert for link in links for alert in single.fold_link(orjson.dumps(link))]
+    packed = handlers.fold_link(sent["value"])
+    assert packed and packed == one_by_one
+    assert handlers.detector.graph.campaigns() == single.detector.graph.campaigns()
+    assert wired.campaign_of == single.wiring.campaign_of != {}
