@@ -56,6 +56,7 @@ import math
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from datasketches import hll_sketch
@@ -381,19 +382,21 @@ class FingerprintAggregate:
 
     def recent_mean(self) -> float:
         """The mean latest score of the key's recent accounts (0 for none)."""
-        return sum(r[0] for r in self.recent.values()) / max(len(self.recent), 1)
+        return sum(map(_FIRST, self.recent.values())) / max(len(self.recent), 1)
 
     def recent_harvest(self) -> float:
         """The mean harvest shape of the key's recent accounts (0 for none; entries
         stored before it was kept count 0)."""
-        return sum(r[3] for r in self.recent.values() if len(r) > 3) / max(len(self.recent), 1)
+        return sum([r[3] for r in self.recent.values() if len(r) > 3]) / max(len(self.recent), 1)
 
     def recent_owners(self) -> int:
         """Distinct owners among the key's recent accounts."""
-        return len({r[2] for r in self.recent.values()})
+        return len(set(map(_OWNER, self.recent.values())))
 
 
 _AGG_FIELDS = tuple(f.name for f in fields(FingerprintAggregate))
+#: a recent entry's score and owner (C-level readers: these sums run at every fold)
+_FIRST, _OWNER = itemgetter(0), itemgetter(2)
 
 
 def _sketch(b64: str) -> hll_sketch:
@@ -594,7 +597,7 @@ def _content_effect(agg: FingerprintAggregate, rule: LinkRule,
     before: too few accounts with content, or the reference still warming up)."""
     if reference is None or not reference.ready or not agg.emb:
         return None
-    accounts = sum(1 for r in agg.recent.values() if len(r) > 5 and r[5])
+    accounts = len([r for r in agg.recent.values() if len(r) > 5 and r[5]])
     if accounts < rule.min_owners:
         return None
     return reference.judge(agg.emb, accounts)
