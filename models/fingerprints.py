@@ -490,10 +490,12 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     by_owners = group and len(agg.owners) >= rule.min_owners
     by_suspects = (not group and len(agg.suspects) >= rule.min_accounts
                    and agg.suspect_share(distinct) >= rule.min_share)
-    mean = agg.recent_mean()
+    # the mean only where it can link the key (a link's stats compute it otherwise)
+    mean = (agg.recent_mean() if key.startswith(MEAN_KINDS) and len(agg.recent) >= rule.min_owners
+            else None)
     harvest = 0.0
-    by_mean = (key.startswith(MEAN_KINDS) and len(agg.recent) >= rule.min_owners
-               and mean >= rule.group_mean and agg.recent_owners() >= rule.min_owners
+    by_mean = (mean is not None and mean >= rule.group_mean
+               and agg.recent_owners() >= rule.min_owners
                and (harvest := agg.recent_harvest()) >= MEAN_HARVEST)
     by_cards = agg.crowded >= rule.crowded_cards and agg.crowded_owners >= rule.min_owners
     # an opening window's content (its crowd's) counts only once its cards link it
@@ -513,7 +515,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
         agg.linked = False
         return None
     strong = by_owners or by_suspects
-    floor = max(rule.group_mean, mean) / 2 if by_mean else 1.0
+    floor = max(rule.group_mean, mean) / 2 if by_mean and mean is not None else 1.0
     # a member by the mean takes what the group takes, half as much at least; on a key
     # unrelated customers share by nature (`SHARED_KINDS`) also more than coding focus alone
     # gives, which organic developers and busy batch jobs created the same day show too
