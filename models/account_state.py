@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from distillguard.models import cooccurrence
-from distillguard.models.compiled import NATIVE
+from distillguard.models.compiled import NATIVE, twin
 from distillguard.models.content import fold_chunk
 from distillguard.models.cooccurrence import bucket_update, new_signature
 from distillguard.models.events import DAY, HOUR, Event
@@ -338,8 +338,8 @@ def _compiled_fold() -> AccountFold | None:
     return fold
 
 
-#: the compiled twin of `update` (None: Python only); `events.python_twin` sets it aside
-FOLD = _compiled_fold()
+#: the compiled twin of `update` (None: Python only); `compiled.python_twin` sets it aside
+FOLD = twin(__name__, "FOLD", _compiled_fold())
 
 
 def hour_coverage(state: AccountState) -> float:

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
+from typing import TypeVar
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SETTING = "DISTILLGUARD_NATIVE"
 MODES = ("auto", "require", "off")
@@ -51,3 +56,28 @@ NATIVE = load()
 def implementation() -> str:
     """'compiled' or 'python': what runs the hot path in this process (for logs, metrics)."""
     return "python" if NATIVE is None else "compiled"
+
+
+#: (module, global) of every compiled twin, for `python_twin`
+_TWINS: list[tuple[str, str]] = []
+
+
+def twin(module: str, name: str, value: T | None) -> T | None:
+    """`value`, the compiled twin `module` keeps in its global `name` (None: Python only),
+    noted so that `python_twin` sets it aside with every other."""
+    _TWINS.append((module, name))
+    return value
+
+
+@contextmanager
+def python_twin() -> Iterator[None]:
+    """Only the Python twins while inside, as `DISTILLGUARD_NATIVE=off` would (comparisons)."""
+    held = [(sys.modules[module], name) for module, name in _TWINS]
+    saved = [getattr(module, name) for module, name in held]
+    for module, name in held:
+        setattr(module, name, None)
+    try:
+        yield
+    finally:
+        for (module, name), value in zip(held, saved, strict=True):
+            setattr(module, name, value)

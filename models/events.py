@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from distillguard.models import text_signals
-from distillguard.models.compiled import NATIVE
+from distillguard.models.compiled import NATIVE, twin
 from distillguard.models.text_signals import FOCUS_TASKS, signals
 
 if TYPE_CHECKING:
@@ -160,25 +159,8 @@ def _fast_parser() -> FastParser | None:
     return parser
 
 
-_FAST = _fast_parser()
-
-
-@contextmanager
-def python_twin() -> Iterator[None]:
-    """Only the Python twin while inside, as `DISTILLGUARD_NATIVE=off` would (comparisons)."""
-    from distillguard.models import account_state, fingerprints, scoring  # they import this
-
-    global _FAST
-    fast, _FAST = _FAST, None
-    twin, text_signals.TWIN = text_signals.TWIN, None
-    fold, account_state.FOLD = account_state.FOLD, None
-    shape, fingerprints.SHAPE = fingerprints.SHAPE, None
-    forest, scoring.TWIN = scoring.TWIN, None
-    try:
-        yield
-    finally:
-        _FAST, text_signals.TWIN, account_state.FOLD = fast, twin, fold
-        fingerprints.SHAPE, scoring.TWIN = shape, forest
+#: the compiled twin of `_build_fast` and `_text_signals` (None: Python only)
+_FAST = twin(__name__, "_FAST", _fast_parser())
 
 
 def parse_event(raw: bytes | None, sampler: ContentSampler | None = None) -> Event | Rejection:

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from datasketches import hll_sketch
 
 from distillguard.models.account_state import ALPHA, AccountState, misra_gries
-from distillguard.models.compiled import NATIVE
+from distillguard.models.compiled import NATIVE, twin
 from distillguard.models.content import KEY_TICKS, ContentReference, running_mean
 from distillguard.models.cooccurrence import band_keys
 from distillguard.models.events import DAY, Event
@@ -649,8 +649,8 @@ def _compiled_shape() -> AggregateShape | None:
     return shape
 
 
-#: the compiled twin of `_update_shape` (None: Python only); `events.python_twin` sets it aside
-SHAPE = _compiled_shape()
+#: the compiled twin of `_update_shape` (None: Python only); `compiled.python_twin` sets it aside
+SHAPE = twin(__name__, "SHAPE", _compiled_shape())
 
 
 def applied(record: dict[str, Any] | None, offset: int) -> bool:

@@ -25,7 +25,7 @@ from river import anomaly, compose, preprocessing
 from river.tree.padded import PaddedBranch
 
 from distillguard.models.account_state import AccountState, features
-from distillguard.models.compiled import NATIVE
+from distillguard.models.compiled import NATIVE, twin
 from distillguard.models.feedback import LabelModel
 from distillguard.models.signals import Ramp, Signal, signals
 
@@ -115,8 +115,8 @@ def _flatten(node: Any, names: list[str], nodes: list[Node]) -> int:
 
 
 #: the compiled extension the population model hands its trees to (None: River runs
-#: throughout); `events.python_twin` sets it aside
-TWIN = NATIVE
+#: throughout); `compiled.python_twin` sets it aside
+TWIN = twin(__name__, "TWIN", NATIVE)
 
 
 def score_account(state: AccountState, population: PopulationModel | None,

@@ -17,7 +17,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING
 
-from distillguard.models.compiled import NATIVE
+from distillguard.models.compiled import NATIVE, twin
 
 if TYPE_CHECKING:
     from distillguard.models._native import TextSignals
@@ -244,8 +244,8 @@ def _compiled_twin() -> TextSignals | None:
     return twin
 
 
-#: the compiled twin of `signals` (None: Python only); `events.python_twin` sets it aside
-TWIN = _compiled_twin()
+#: the compiled twin of `signals` (None: Python only); `compiled.python_twin` sets it aside
+TWIN = twin(__name__, "TWIN", _compiled_twin())
 
 
 def signals(prompt: str | None, system: str | None, coding: bool) -> Signals:

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from distillguard.models.compiled import implementation
+from distillguard.models.compiled import implementation, python_twin
 from distillguard.models.content import embedder
-from distillguard.models.events import Rejection, parse_event, python_twin
+from distillguard.models.events import Rejection, parse_event
 from distillguard.models.replay import Backtest
 from distillguard.streams.settings import Settings
 from distillguard.testing.processes import spawn, stop_group

@@ -17,7 +17,7 @@ validator (`test_fuzz.py`):
 - event-shaped documents (`test_fuzz.py`'s strategies, and plain events whose
   text varies) and the seeded mutation fuzz of `test_fuzz.py`: every record
   gives the same `Event` or `Rejection` through `parse_event` and through
-  `events.python_twin()`;
+  `compiled.python_twin()`;
 - the benchmark streams: the same events, account records, aggregates and
   alerts through both, byte for byte, and the recorded alerts
   (`test_benchmark_alerts.py`) through the Python twin too.
@@ -42,9 +42,10 @@ from hypothesis import strategies as st
 
 from distillguard.models import account_state, compiled, events, fingerprints, text_signals
 from distillguard.models.account_state import AccountState, python_update
+from distillguard.models.compiled import python_twin
 from distillguard.models.content import pack
 from distillguard.models.cooccurrence import SIGNATURE
-from distillguard.models.events import Event, Rejection, parse_event, python_twin
+from distillguard.models.events import Event, Rejection, parse_event
 from distillguard.models.fingerprints import FingerprintAggregate, Tick, python_update_shape
 from distillguard.models.replay import Backtest
 from distillguard.models.scoring import PopulationModel
@@ -354,3 +355,14 @@ def test_the_benchmark_streams_give_the_same_events_records_and_alerts() -> None
                 f"{name}: the {what} differ between the compiled and Python twins")
         alerts += len(compiled_state[0])
     assert alerts > 100, "too few alerts to compare"
+
+
+@needs_twin
+def test_python_twin_sets_every_compiled_twin_aside_and_back() -> None:
+    held = [(sys.modules[module], name) for module, name in compiled._TWINS]
+    assert {name for _, name in held} >= {"_FAST", "TWIN", "FOLD", "SHAPE"}
+    before = [getattr(module, name) for module, name in held]
+    assert all(value is not None for value in before)
+    with python_twin():
+        assert all(getattr(module, name) is None for module, name in held)
+    assert [getattr(module, name) for module, name in held] == before
