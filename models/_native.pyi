@@ -50,3 +50,11 @@ class Forest:
         """`Pipeline.score_one(x)` (the int 0 before the first window is full)."""
     def learn(self, x: dict[str, float]) -> None:
         """`Pipeline.learn_one(x)`."""
+
+class Pooler:
+    """`content.Embedder._pooled`: a text's token-embedding rows summed in float32."""
+
+    def __init__(self, table: bytes, dim: int, encode: Callable[[str], list[int]],
+                 cached_words: int) -> None: ...
+    def pool(self, text: str) -> bytes | None:
+        """The sum as little-endian float32 bytes; None for no tokens."""

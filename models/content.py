@@ -32,8 +32,14 @@ import zlib
 from collections import OrderedDict
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from distillguard.models.compiled import NATIVE, twin
+
+if TYPE_CHECKING:
+    from distillguard.models._native import Pooler
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +118,13 @@ class Embedder:
         self._freq = (rng.standard_normal((FREQUENCIES, PROJECTED))
                       / BANDWIDTH).astype(np.float32)
         self._scale = 1.0 / math.sqrt(FREQUENCIES)
+        self._pooler: Pooler | None = None if NATIVE is None else NATIVE.Pooler(
+            self._table.astype("<f4").tobytes(), PROJECTED, self._word_ids, CACHED_WORDS)
+
+    def _word_ids(self, word: str) -> list[int]:
+        """One word's token ids, from the tokenizer."""
+        ids: list[int] = self._tokenizer.encode(word, add_special_tokens=False).ids
+        return ids
 
     def _ids(self, text: str) -> list[int]:
         """The text's token ids, a word at a time through a cache.
@@ -129,21 +142,33 @@ class Embedder:
             if word:
                 got = words.get(word)
                 if got is None:
-                    got = words[word] = self._tokenizer.encode(word, add_special_tokens=False).ids
+                    got = words[word] = self._word_ids(word)
                 ids.extend(got)
         return ids
 
+    def _pooled(self, text: str) -> np.ndarray | None:
+        """The sum of the text's token rows (float32; the mean up to its scale); None for no
+        tokens. The compiled twin (`POOL`) sums them in the same order, to the same bits."""
+        if POOL is not None and self._pooler is not None:
+            summed = self._pooler.pool(text)
+            return None if summed is None else np.frombuffer(summed, dtype="<f4")
+        ids = self._ids(text)
+        return np.take(self._table, ids, axis=0).sum(axis=0) if ids else None
+
     def features(self, text: str) -> np.ndarray | None:
         """The text's unit-length feature vector (2 x FREQUENCIES); None for no tokens."""
-        ids = self._ids(text[:MAX_CHARS])
-        if not ids:
+        pooled = self._pooled(text[:MAX_CHARS])
+        if pooled is None:
             return None
-        pooled = np.take(self._table, ids, axis=0).sum(axis=0)  # the mean, up to its scale
         norm = math.sqrt(float(pooled @ pooled))
         if norm == 0.0:
             return None
         proj = self._freq @ (pooled / norm)
         return np.concatenate((np.cos(proj), np.sin(proj))) * self._scale
+
+
+#: the compiled extension `Embedder._pooled` uses (None: Python only)
+POOL = twin(__name__, "POOL", NATIVE)
 
 
 @cache

@@ -349,8 +349,9 @@ class AccountBatch:
         keys_at: dict[int, list[str]] = defaultdict(list)
         for key in tick.keys:
             keys_at[self.handlers.partition_of(key.encode())].append(key)
+        body = orjson.dumps(tick)  # encoded once for all its partitions
         for tick_partition, keys in keys_at.items():
-            self.ticks[tick_partition].append(orjson.dumps((keys, tick)))
+            self.ticks[tick_partition].append(b"[" + orjson.dumps(keys) + b"," + body + b"]")
 
     async def finish(self, partition: int) -> None:
         """Send the ticks, then write the tables, expire idle accounts, count."""

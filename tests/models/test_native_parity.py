@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from distillguard.models import account_state, compiled, events, fingerprints, text_signals
 from distillguard.models.account_state import AccountState, python_update
 from distillguard.models.compiled import python_twin
-from distillguard.models.content import pack
+from distillguard.models.content import embedder, pack
 from distillguard.models.cooccurrence import SIGNATURE
 from distillguard.models.events import Event, Rejection, parse_event
 from distillguard.models.fingerprints import FingerprintAggregate, Tick, python_update_shape
@@ -133,6 +133,26 @@ def test_long_prompts_past_the_analysed_and_header_limits() -> None:
             assert text_signals.TWIN is not None
             assert (text_signals.TWIN.signals(text, None, True)
                     == text_signals.python_signals(text, None, True))
+
+
+@needs_twin
+@PROPERTY
+@given(any_text | ascii_text | st.just("  a  b "))
+def test_any_text_pools_to_the_same_bits(text: str) -> None:
+    """The token rows of any text (runs of spaces, no tokens) sum to the same float32 bits
+    through the compiled pooler as through numpy, and give the same features."""
+    model = embedder()
+    assert model is not None
+    mine = model._pooled(text)
+    with python_twin():
+        theirs = model._pooled(text)
+        want = model.features(text)
+    assert (mine is None) == (theirs is None)
+    if mine is not None and theirs is not None:
+        assert mine.dtype == theirs.dtype and mine.tobytes() == theirs.tobytes()
+    got = model.features(text)
+    assert (got is None and want is None) or (
+        got is not None and want is not None and got.tobytes() == want.tobytes())
 
 
 def _both(raw: bytes | None) -> tuple[object, object]:

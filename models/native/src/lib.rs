@@ -13,6 +13,7 @@
 mod account;
 mod aggregate;
 mod forest;
+mod pooling;
 mod record;
 
 use std::collections::HashMap;
@@ -472,5 +473,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<account::AccountFold>()?;
     m.add_class::<aggregate::AggregateShape>()?;
     m.add_class::<forest::Forest>()?;
+    m.add_class::<pooling::Pooler>()?;
     Ok(())
 }
