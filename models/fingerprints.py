@@ -408,22 +408,34 @@ _LIVE: OrderedDict[str, tuple[str, hll_sketch]] = OrderedDict()
 LIVE_SKETCHES = 4096
 
 
-def _live_sketch(key: str, b64: str) -> hll_sketch:
-    """The key's sketch, deserialised only when the record's form is not the one cached.
+def _add_account(key: str, b64: str, account: str) -> tuple[str, float]:
+    """The key's sketch (serialised as `b64`) with `account` added: its serialised form
+    and its estimate of the distinct accounts.
 
     Busy keys fold a tick per few events; decoding their sketch each time cost
-    more than the rest of the fold. A record from elsewhere (table recovery,
-    another worker) has another serialised form and is decoded afresh.
+    more than the rest of the fold, so it is kept decoded while its record's form
+    is the one cached (a record from elsewhere, table recovery or another worker,
+    is decoded afresh). Most ticks come from accounts the sketch holds already:
+    such an update changes nothing, and the estimate, which moves with every new
+    coupon or raised register, stays put. A sketch kept decoded then keeps `b64`,
+    the bytes serialising it again would give. One decoded afresh is serialised
+    again all the same: its serialisation need not repeat the bytes it came from.
     """
     cached = _LIVE.pop(key, None)
+    before = None
     if cached is not None and cached[0] == b64:
         sketch = cached[1]
+        before = sketch.get_estimate()
     else:
         sketch = _sketch(b64) if b64 else hll_sketch(HLL_LG_K)
+    sketch.update(account)
+    distinct = sketch.get_estimate()
+    if distinct != before:
+        b64 = base64.b64encode(sketch.serialize_compact()).decode()
     _LIVE[key] = (b64, sketch)
     if len(_LIVE) > LIVE_SKETCHES:
         _LIVE.popitem(last=False)
-    return sketch
+    return b64, distinct
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,10 +461,7 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     if agg.ticks == 0:
         agg.first = agg.last = tick.ts
     _update_shape(agg, key, tick, burst)
-    sketch = _live_sketch(key, agg.hll)
-    sketch.update(tick.account)
-    agg.hll = base64.b64encode(sketch.serialize_compact()).decode()
-    _LIVE[key] = (agg.hll, sketch)
+    agg.hll, distinct = _add_account(key, agg.hll, tick.account)
     group = key.startswith(GROUP_KINDS)
     owner = tick.org or tick.account  # one customer's accounts count once
     if group and owner not in agg.owners and len(agg.owners) < MAX_OWNERS:
@@ -461,7 +470,6 @@ def update_aggregate(agg: FingerprintAggregate, key: str, tick: Tick, rule: Link
     held = agg.suspects.get(tick.account)
     if held is not None and len(held) > 2 and score < held[0]:  # it fades, not vanishes
         score = max(score, held[0] * math.exp(-max(tick.ts - held[2], 0.0) / SUSPICION_TAU))
-    distinct = sketch.get_estimate()
     broad = key.startswith(BROAD_KINDS) or distinct > BROAD_ACCOUNTS
     bar = rule.broad_score if broad else rule.member_score
     if group or (score >= bar and not tick.provisional):

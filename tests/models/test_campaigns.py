@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import random
+
+import pytest
+
 from distillguard.models.account_state import AccountState
 from distillguard.models.campaigns import CampaignGraph, CampaignRule
 from distillguard.models.config import DetectorConfig
 from distillguard.models.events import DAY, HOUR, Event
 from distillguard.models.feedback import LabelModel, parse_feedback
 from distillguard.models.fingerprints import (
+    _LIVE,
     FingerprintAggregate,
     Link,
     Tick,
+    _add_account,
     network_of,
     tick_keys,
     update_aggregate,
@@ -302,3 +309,22 @@ def test_aggregate_stats_show_synchrony_cohorts_and_model_moves() -> None:
     assert stats["new_account_share"] == 1.0
     assert stats["newest_model_share"] > 0.7
     assert stats["template_concentration"] == 1.0
+
+
+
+@pytest.mark.parametrize("universe", [40, 400, 4000])
+def test_a_sketch_kept_decoded_keeps_its_bytes_only_when_nothing_changed(universe: int) -> None:
+    """The fold keeps a live sketch's serialised form when its estimate stays put
+    (`fingerprints._add_account`): that must be exactly when serialising it again would
+    give the same bytes, through list, set and HLL modes, and after records decoded afresh
+    (under a new key name, as a record from elsewhere is), whose serialisation can differ
+    from the bytes they came from while their estimate does not."""
+    rng = random.Random(universe)
+    b64, key = "", "asn:0"
+    for i in range(3000):
+        if rng.random() < 0.3:
+            key = f"asn:{i}"  # not in the live cache: decoded from `b64`
+        b64, distinct = _add_account(key, b64, f"acct-{rng.randrange(universe)}")
+        live = _LIVE[key][1]
+        assert live.get_estimate() == distinct
+        assert base64.b64encode(live.serialize_compact()).decode() == b64
