@@ -133,3 +133,25 @@ async def changelog_sizes(bootstrap: str, topic: str, tail: int | None = None) -
         "max_value_bytes": max(values) if values else None,
         "mean_key_bytes": statistics.fmean(keys) if keys else None,
     }
+
+
+async def topic_traffic(bootstrap: str, topics: dict[str, str], events: int) -> dict[str, Any]:
+    """Records and value bytes a run wrote to each of `topics` (label -> name), per input event.
+
+    Why: what the worker sends through Kafka above its input (the Kafka side of its cost:
+    changelog writes, the tick hop to the fingerprints topic, links, alerts) is measured
+    here rather than guessed from a profile. A topic the run never created counts 0.
+    """
+    out: dict[str, Any] = {}
+    for label, topic in topics.items():
+        consumer = await assigned_consumer(bootstrap, topic, timeout=5.0)
+        records = size = 0
+        try:
+            async for batch in batches_to_end(consumer):
+                records += len(batch)
+                size += sum(len(r.value or b"") for r in batch)
+        finally:
+            await consumer.stop()
+        out[label] = {"records": records, "value_bytes": size,
+                      "records_per_event": records / events, "bytes_per_event": size / events}
+    return out

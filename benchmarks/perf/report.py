@@ -66,6 +66,32 @@ def budget_cell(t: dict[str, Any], target: float = 40_000) -> str:
                    f"{_f(budget - raw, 1)} us would be left)")
 
 
+def ceiling_cell(t: dict[str, Any], target: float = 0.6) -> str:
+    """The worker's rate if it did only (e)'s and (d)'s work, one after the other, and
+    what c/e >= `target` asks of the detector.
+
+    Why: it splits the gap between (c) and the floor into the detector's part and the
+    worker's Kafka and Faust work above the floor, from figures of the same run.
+    """
+    floor = t["e_floor"]["us_per_event"]
+    detector = 1e6 / t["d_inprocess"]["events_per_s"]
+    worker = 1e6 / t["c_worker"]["events_per_s"]
+    ceiling = 1e6 / (floor + detector)
+    allowed = floor * (1 / target - 1)
+    return (f"{_f(ceiling)} ev/s = (e) {_f(floor, 1)} + (d) {_f(detector, 1)} us/event; (c) "
+            f"takes {_f(worker, 1)} us/event, {_f(worker - floor - detector, 1)} more than "
+            f"both (the tick hop, fingerprint and alert writes, the worker's Faust work "
+            f"above the floor's), and reaches {1e6 / worker / ceiling:.2f} "
+            f"of this ceiling, whose c/e is {floor / (floor + detector):.3f}. c/e >= {target} "
+            f"leaves **{_f(allowed, 1)} us/event** for the detector and all of that together")
+
+
+def _traffic_cell(traffic: dict[str, Any]) -> str:
+    """(c)'s records and bytes per input event on each topic it wrote."""
+    return "; ".join(f"{label} {v['records_per_event']:.3f} ({_f(v['bytes_per_event'])} B)"
+                     for label, v in traffic.items())
+
+
 def _detector_cell(run: dict[str, Any]) -> str:
     """(d)'s rate and per-event parts."""
     parts = (f": parse {_f(run['detector_parse_us'], 1)} (validation, text signals, content "
@@ -129,7 +155,13 @@ def _throughput_rows(r: dict[str, Any], add: Add) -> None:
                        ("c_over_e", "c/e"), ("c_over_f", "c/f")):
         if key in t:
             add((f"ratio {label}", f"{t[key]:.3f}"))
+    if c and c.get("traffic"):
+        add(("(c) records (and value bytes) sent per input event, by topic",
+             _traffic_cell(c["traffic"])))
     if e and t.get("d_inprocess"):
+        if c:
+            add(("the worker's ceiling with this detector: (e) and (d) in series",
+                 ceiling_cell(t)))
         add(("what 40,000 ev/s per process leaves for detection", budget_cell(t)))
     if c:
         add(("worker RSS after (c)", f"{_f(c.get('rss_mib'))} MiB"))

@@ -22,7 +22,13 @@ from distillguard.testing.processes import WorkerProcess
 from distillguard.testing.settings import create_topics
 
 from perf.common import progress, uid
-from perf.data import changelog_sizes, latency_events, produce_timed, simulated
+from perf.data import (
+    changelog_sizes,
+    latency_events,
+    produce_timed,
+    simulated,
+    topic_traffic,
+)
 from perf.latency import paced_latency
 from perf.memory import million
 from perf.pyspy import profile_worker
@@ -103,6 +109,13 @@ def throughput(ctx: Context, events: list[tuple[bytes, bytes]], topic: str,
         thr["c_worker"]["alerts"] = total(w.metrics(), "distillguard_alerts_total")
     finally:
         w.stop()
+    thr["c_worker"]["traffic"] = asyncio.run(topic_traffic(ctx.bootstrap, {
+        "accounts changelog": f"{sc.app_id}-accounts-changelog",
+        "fingerprints changelog": f"{sc.app_id}-fingerprints-changelog",
+        "ticks (fingerprints topic)": f"{sc.app_id}-fingerprints",
+        "forwarded events": sc.events_topic,
+        "links": f"{sc.app_id}-links",
+        "alerts": sc.alerts_topic}, n))
     c_rate = thr["c_worker"]["events_per_s"]
     steady = thr["c_worker"]["steady_events_per_s"] or 0.0
     progress(f"2c. {c_rate:,.0f} ev/s (steady 5-95%: {steady:,.0f})")
