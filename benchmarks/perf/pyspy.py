@@ -30,9 +30,42 @@ def _frame_key(frame: str) -> str:
     return path
 
 
+#: frames of the detector's steps: the rest of a worker's samples is its Kafka and Faust work
+DETECTOR_FRAMES = ("Detector.", "Handlers.fold_link")
+#: the handlers' steps, by the frame they run under (their own work and the detector's)
+STEPS = {"ingest (parse, score in place)": "Handlers.ingest",
+         "score (forwarded events)": "Handlers.score",
+         "aggregate (ticks into fingerprints)": "Handlers.aggregate",
+         "campaigns (links into the graph)": "Handlers.campaigns"}
+
+
+def split(stacks: list[tuple[list[str], int]]) -> dict[str, float]:
+    """Percent of samples under the detector's frames, and under each handler step
+    outside them (the step's own Kafka work: decoding, encoding, table reads and writes);
+    the remainder is Faust's and aiokafka's (fetching, acks, the producer, commits)."""
+    total = sum(n for _, n in stacks) or 1
+    out: dict[str, float] = {"detector": 0.0} | dict.fromkeys(STEPS, 0.0)
+    for frames, n in stacks:
+        if any(f.startswith(DETECTOR_FRAMES) for f in frames):
+            out["detector"] += n
+            continue
+        for step, frame in STEPS.items():
+            if any(f.startswith(frame) for f in frames):
+                out[step] += n
+                break
+    out = {k: round(100.0 * v / total, 1) for k, v in out.items()}
+    out["Faust and aiokafka"] = round(100.0 - sum(out.values()), 1)
+    return out
+
+
 def profile_worker(py_spy: str, bootstrap: str, work: Path, topic: str, partitions: int,
                    seconds: float) -> dict[str, Any]:
-    """Where a worker reading `topic` spends its time: `seconds` of py-spy samples at 100 Hz."""
+    """Where a worker reading `topic` spends its time: `seconds` of py-spy samples at 100 Hz.
+
+    Only the thread holding the GIL is sampled (`--gil`): the worker is one Python process
+    bound to one core, so that is where its CPU goes (Faust's consumer thread waiting for
+    the GIL would otherwise count as busy).
+    """
     s = bench_settings(bootstrap, work, topic, partitions, "profile")
     create_topics(s, partitions)
     w = start_worker(s, work, "profile")
@@ -45,7 +78,8 @@ def profile_worker(py_spy: str, bootstrap: str, work: Path, topic: str, partitio
             time.sleep(0.5)
         progress(f"profile: py-spy on worker {w.pid} for {seconds:.0f}s")
         spy = spawn([py_spy, "record", "--pid", str(w.pid), "--duration", str(int(seconds)),
-                     "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out)],
+                     "--rate", "100", "--format", "raw", "--nonblocking", "--gil",
+                     "--output", str(out)],
                     work / "py-spy.log")
         spy.wait(seconds + 60)
     finally:
@@ -75,6 +109,7 @@ def profile_worker(py_spy: str, bootstrap: str, work: Path, topic: str, partitio
     def top(c: Counter[str], k: int) -> list[tuple[str, float]]:
         return [(name, round(100.0 * n / total, 1)) for name, n in c.most_common(k)]
 
-    return {"samples": total, "seconds": seconds, "self_by_function": top(self_fn, 20),
+    return {"samples": total, "seconds": seconds, "split": split(stacks),
+            "self_by_function": top(self_fn, 20),
             "inclusive_by_function": top(incl_fn, 30), "self_by_module": top(self_mod, 15),
             "inclusive_by_module": top(incl_mod, 20)}

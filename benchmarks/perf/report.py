@@ -278,8 +278,14 @@ def _profile_lines(r: dict[str, Any]) -> list[str]:
     prof = r.get("profile")
     if prof:
         lines += ["", f"## Where the worker's time goes (py-spy, {prof['samples']:,} samples "
-                  f"over {prof['seconds']:.0f} s of steady state)", "",
-                  "| inclusive by module | % | self by module | % |", "| --- | --- | --- | --- |"]
+                  f"of the thread holding the GIL over {prof['seconds']:.0f} s of steady state)",
+                  ""]
+        if prof.get("split"):
+            lines += ["| part (samples under the detector's steps, then the rest by handler "
+                      "step) | % |", "| --- | --- |"]
+            lines += [f"| {part} | {p} |" for part, p in prof["split"].items()]
+            lines.append("")
+        lines += ["| inclusive by module | % | self by module | % |", "| --- | --- | --- | --- |"]
         im, sm = prof["inclusive_by_module"], prof["self_by_module"]
         for i in range(max(len(im), len(sm))):
             a1 = im[i] if i < len(im) else ("", "")
