@@ -80,9 +80,10 @@ def ceiling_cell(t: dict[str, Any], target: float = 0.6) -> str:
     allowed = floor * (1 / target - 1)
     return (f"{_f(ceiling)} ev/s = (e) {_f(floor, 1)} + (d) {_f(detector, 1)} us/event; (c) "
             f"takes {_f(worker, 1)} us/event, {_f(worker - floor - detector, 1)} more than "
-            f"both (the tick hop, fingerprint and alert writes, the worker's Faust work "
-            f"above the floor's), and reaches {1e6 / worker / ceiling:.2f} "
-            f"of this ceiling, whose c/e is {floor / (floor + detector):.3f}. c/e >= {target} "
+            f"both (the worker's Kafka and Faust work above the floor's: the tick hop, "
+            f"fingerprint writes, alerts; the profile below splits it), and reaches "
+            f"{1e6 / worker / ceiling:.2f} of this ceiling, whose c/e is "
+            f"{floor / (floor + detector):.3f}. c/e >= {target} "
             f"leaves **{_f(allowed, 1)} us/event** for the detector and all of that together")
 
 
