@@ -12,6 +12,9 @@ class TextSignals:
 
     def __init__(self, patterns: dict[str, str], clause_words: int, analysed_chars: int,
                  header_chars: int, header_min_chars: int) -> None: ...
+    @property
+    def engines(self) -> dict[str, str]:
+        """How each rule with a hand-written scanner is taken: by the scanner or its regex."""
     def signals(self, prompt: str | None, system: str | None, coding: bool) -> Signals | None:
         """The signals, or None when either text is not ASCII (the Python twin decides)."""
 

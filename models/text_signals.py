@@ -222,16 +222,15 @@ def python_signals(prompt: str | None, system: str | None, coding: bool) -> Sign
             looks_like_coding(head) if coding else None, system_fp)
 
 
-def _compiled_twin() -> TextSignals | None:
-    """The compiled `signals`, given this module's patterns (one source for each rule).
+def native_patterns() -> dict[str, str]:
+    """This module's patterns as the compiled twin takes them (one source for each rule).
 
     The regex crate has no possessive repeats (greedy ones match the same here, see
     `_IDENT`), and Python's `\\s` also takes \\x1c-\\x1f; `_CODE_BLOCK` and `_NAME`
-    (a look-behind) are written out by hand in the crate.
+    (a look-behind) are written out by hand in the crate, which also has scanners of
+    its own for some of these (used only for exactly these patterns).
     """
-    if NATIVE is None:
-        return None
-    patterns = {
+    return {
         "inline_code": _INLINE_CODE.pattern, "quoted": _QUOTED.pattern,
         "url": _URL.pattern.replace(r"\S", r"[^\s\x1c-\x1f]"),
         "ident": _IDENT.pattern.replace("++", "+").replace("*+", "*"),
@@ -239,8 +238,14 @@ def _compiled_twin() -> TextSignals | None:
         "cot": _COT.pattern, "process": _PROCESS.pattern, "expose": _EXPOSE.pattern,
         "clause": _CLAUSE.pattern,
     }
-    twin: TextSignals = NATIVE.TextSignals(patterns, CLAUSE_WORDS, MAX_ANALYSED_CHARS, HEADER_CHARS,
-                                           HEADER_MIN_CHARS)
+
+
+def _compiled_twin() -> TextSignals | None:
+    """The compiled `signals`, given this module's patterns (`native_patterns`)."""
+    if NATIVE is None:
+        return None
+    twin: TextSignals = NATIVE.TextSignals(native_patterns(), CLAUSE_WORDS, MAX_ANALYSED_CHARS,
+                                           HEADER_CHARS, HEADER_MIN_CHARS)
     return twin
 
 

@@ -28,6 +28,7 @@ failed silently would otherwise leave only the Python twin tested.
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import sys
@@ -121,6 +122,68 @@ def test_any_text_gives_the_same_signals_or_goes_to_python(
     assert text_signals.TWIN is not None
     got = text_signals.TWIN.signals(prompt, system, coding)
     assert got is None or got == text_signals.python_signals(prompt, system, coding)
+
+
+#: what the compiled twin's hand-written scanners (`models/native/src/scan.rs`) decide on:
+#: runs of word characters with underscores, capitals, dots and calls (`_IDENT`), signs,
+#: digits and separators (`_NUMBER`), placeholders and `<` that open none (`_WORD`), and
+#: capitalised words after clause marks, next to the substitutions before them
+SCANNED = (
+    "a", "ab", "Ab", "aB", "AB", "_", "__", "a_", "_a", "a_b", "A_b", "9_a", "x9", "9", "07",
+    "3.14", "a.b", ".", "..", "a.", ".a", "()", "(", ")", "f()", "_()", "9()", "F()", "-",
+    "+", "-1", "+2", ",", ":", "/", "1,", "1:2", "1/2/3", "<", ">", "<a>", "<A_9>", "<>",
+    "< a>", "<id>", "<n>", " ", ", ", "; ", ": ", "\n", "Bob", "Cy", "Dz9", "camelCase",
+    "snake_case", "a.b.c", "x.y()", "'", '"', "`", "```", "http://x", "www.", "e.g.",
+)
+dense_text = st.lists(st.sampled_from(SCANNED) | st.characters(max_codepoint=127),
+                      max_size=50).map("".join)
+#: the scanners' corners, each with its neighbours on both sides
+SCANNED_EXAMPLES = (
+    "__init__() and _x, x_ or a_ b", "fooBar.baz(); aBc dE", "9abc() 9_a a9() _()", "Ab()",
+    "v1.2.3-rc +-1 1.,2 1..2 -.5 3:4/5,6 a1b2", "<id>x <a_b> <<n>> <a b> <> x<y>z <A>",
+    "x, Bob; Carol: Dan. Eve", "a Bob2 A Bob 1 Bob x  Bob", "`x` Bob \"q\" Bob 'it' Bob",
+    "it's 'ok' Bob, see http://x.y/z Carol", "a.b.c().d x.y.() .a. e.g. i.e.,",
+    "```py\nsnake_case = 1\n``` then fooBar 12 Ann", "12ab_cd 3.14.15 1e5 0x1F",
+)
+
+
+@needs_twin
+def test_the_scanners_take_the_rules_they_were_written_for() -> None:
+    """A pattern changed in `text_signals` takes the regex again until its scanner is changed
+    too: then this fails, so the change is seen (update the scanner and `SCANNED`, or drop
+    the scanner)."""
+    assert text_signals.TWIN is not None
+    assert text_signals.TWIN.engines == dict.fromkeys(["ident", "number", "word"], "scanner")
+    assert _regex_twin().engines == dict.fromkeys(["ident", "number", "word"], "regex")
+
+
+@functools.cache
+def _regex_twin() -> Any:
+    """The compiled twin with every rule through the regex crate (no pattern is verbatim
+    one a scanner was written for)."""
+    assert compiled.NATIVE is not None
+    patterns = {name: f"(?:{p})" for name, p in text_signals.native_patterns().items()}
+    return compiled.NATIVE.TextSignals(
+        patterns, text_signals.CLAUSE_WORDS, text_signals.MAX_ANALYSED_CHARS,
+        text_signals.HEADER_CHARS, text_signals.HEADER_MIN_CHARS)
+
+
+@needs_twin
+@PROPERTY
+@given(dense_text | st.sampled_from(SCANNED_EXAMPLES), st.booleans())
+def test_the_scanners_agree_with_python_and_the_regex_crate(prompt: str, coding: bool) -> None:
+    assert text_signals.TWIN is not None
+    want = text_signals.python_signals(prompt, None, coding)
+    assert text_signals.TWIN.signals(prompt, None, coding) == want
+    assert _regex_twin().signals(prompt, None, coding) == want
+
+
+@needs_twin
+@pytest.mark.parametrize("prompt", SCANNED_EXAMPLES)
+def test_the_scanners_corners(prompt: str) -> None:
+    assert text_signals.TWIN is not None
+    assert text_signals.TWIN.signals(prompt, None, True) == text_signals.python_signals(
+        prompt, None, True), text_signals.template_skeleton(prompt)
 
 
 @needs_twin

@@ -15,11 +15,13 @@ mod aggregate;
 mod forest;
 mod pooling;
 mod record;
+mod scan;
 
 use std::collections::HashMap;
 
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
+use memchr::{memchr, memchr2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -27,10 +29,15 @@ use pyo3::IntoPyObjectExt;
 use regex::bytes::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
+use crate::scan::{replace_code_blocks, replace_names, Rewrite, Rule, HTTP, WWW};
+
 /// Python's `str.split()` whitespace among ASCII characters (it counts \x1c-\x1f too).
 fn is_py_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f)
 }
+
+/// Lower-case hex digits, for the digest.
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `text_signals.fingerprint`: BLAKE2b with an 8-byte digest, as 16 hex characters.
 fn fingerprint(text: &[u8]) -> String {
@@ -38,17 +45,51 @@ fn fingerprint(text: &[u8]) -> String {
     hasher.update(text);
     let mut out = [0u8; 8];
     hasher.finalize_variable(&mut out).expect("the buffer has the digest's size");
-    out.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(16);
+    for b in out {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 /// `text_signals.exact_fingerprint`: blind to case and to runs of whitespace.
 fn exact_fingerprint(text: &[u8]) -> String {
-    let mut norm = Vec::with_capacity(text.len());
-    for word in text.split(|&b| is_py_space(b)).filter(|w| !w.is_empty()) {
-        if !norm.is_empty() {
-            norm.push(b' ');
+    // most text has no run of whitespace and none at either end: then each whitespace
+    // byte becomes a space and none is dropped, a map rather than a compacting pass
+    let two_spaces = |w: &[u8]| is_py_space(w[0]) && is_py_space(w[1]);
+    let single_spaced = match (text.first(), text.last()) {
+        (Some(&first), Some(&last)) => {
+            !is_py_space(first) && !is_py_space(last) && !text.windows(2).any(two_spaces)
         }
-        norm.extend(word.iter().map(u8::to_ascii_lowercase));
+        _ => true,
+    };
+    if single_spaced {
+        let norm: Vec<u8> = text
+            .iter()
+            .map(|&b| {
+                if is_py_space(b) {
+                    b' '
+                } else {
+                    b.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        return fingerprint(&norm);
+    }
+    let mut norm = Vec::with_capacity(text.len());
+    // a space goes in before a word only if a word came before it
+    let mut gap = false;
+    for &b in text {
+        if is_py_space(b) {
+            gap = !norm.is_empty();
+        } else {
+            if gap {
+                norm.push(b' ');
+                gap = false;
+            }
+            norm.push(b.to_ascii_lowercase());
+        }
     }
     fingerprint(&norm)
 }
@@ -65,71 +106,15 @@ fn prompt_header(prompt: &[u8], chars: usize, min_chars: usize) -> Option<&[u8]>
     })
 }
 
-/// `_CODE_BLOCK.sub(" <code> ", s)` for `(?s)```.*?(```|$)`: to the next fence, or to the
-/// end (before a final newline, where Python's `$` matches first).
-fn replace_code_blocks(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut at = 0;
-    while let Some(open) = s[at..].find("```").map(|i| i + at) {
-        out.push_str(&s[at..open]);
-        out.push_str(" <code> ");
-        at = match s[open + 3..].find("```") {
-            Some(i) => open + 3 + i + 3,
-            None if bytes.last() == Some(&b'\n') && s.len() > open + 3 => s.len() - 1,
-            None => s.len(),
-        };
-    }
-    out.push_str(&s[at..]);
-    out
-}
-
-/// `_NAME.sub(" <name> ", s)` for `(?<=[a-z,;:] )[A-Z][a-z]+`, a look-behind the regex
-/// crate lacks: a capitalised word after a space that follows a lower-case letter or
-/// a clause mark.
-fn replace_names(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let (mut at, mut i) = (0, 2);
-    while i + 1 < b.len() {
-        if b[i].is_ascii_uppercase()
-            && b[i + 1].is_ascii_lowercase()
-            && b[i - 1] == b' '
-            && matches!(b[i - 2], b'a'..=b'z' | b',' | b';' | b':')
-        {
-            let mut end = i + 2;
-            while end < b.len() && b[end].is_ascii_lowercase() {
-                end += 1;
-            }
-            out.push_str(&s[at..i]);
-            out.push_str(" <name> ");
-            at = end;
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-    out.push_str(&s[at..]);
-    out
-}
-
-fn replace(re: &Regex, s: String, with: &str) -> String {
-    match re.replace_all(s.as_bytes(), regex::bytes::NoExpand(with.as_bytes())) {
-        std::borrow::Cow::Borrowed(_) => s,
-        // ASCII in, ASCII replacements: still ASCII
-        std::borrow::Cow::Owned(t) => String::from_utf8(t).expect("ASCII stays ASCII"),
-    }
-}
-
 /// The prompt and system text reduced to fingerprints and flags (`text_signals`).
 #[pyclass(frozen)]
 struct TextSignals {
-    inline_code: Regex,
-    quoted: Regex,
-    url: Regex,
-    ident: Regex,
-    number: Regex,
-    word: Regex,
+    inline_code: Rule,
+    quoted: Rule,
+    url: Rule,
+    ident: Rule,
+    number: Rule,
+    word: Rule,
     coding: Regex,
     cot: Regex,
     process: Regex,
@@ -147,30 +132,24 @@ type Signals = (Option<String>, Option<String>, Option<String>, Option<bool>, Op
 
 impl TextSignals {
     /// `text_signals.template_skeleton`.
-    fn skeleton(&self, text: &str) -> String {
-        let mut s = text.to_owned();
-        if s.contains('`') {
-            s = replace_code_blocks(&s);
-            s = replace(&self.inline_code, s, " <code> ");
+    fn skeleton(&self, text: &[u8]) -> Vec<u8> {
+        let mut s = Rewrite::new(text);
+        if memchr(b'`', &s.text).is_some() {
+            s.pass(replace_code_blocks);
+            s.pass(|t, out| self.inline_code.substitute(t, b" <code> ", out));
         }
-        if s.contains('"') || s.contains('\'') {
-            s = replace(&self.quoted, s, " <q> ");
+        if memchr2(b'"', b'\'', &s.text).is_some() {
+            s.pass(|t, out| self.quoted.substitute(t, b" <q> ", out));
         }
-        if s.contains("http") || s.contains("www.") {
-            s = replace(&self.url, s, " <url> ");
+        if HTTP.find(&s.text).is_some() || WWW.find(&s.text).is_some() {
+            s.pass(|t, out| self.url.substitute(t, b" <url> ", out));
         }
-        s = replace(&self.ident, s, " <id> ");
-        s = replace(&self.number, s, " <n> ");
-        s = replace_names(&s);
-        let lowered = s.to_ascii_lowercase();
-        let mut out = String::with_capacity(lowered.len());
-        for m in self.word.find_iter(lowered.as_bytes()) {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(&lowered[m.start()..m.end()]);
-        }
-        out
+        s.pass(|t, out| self.ident.substitute(t, b" <id> ", out));
+        s.pass(|t, out| self.number.substitute(t, b" <n> ", out));
+        s.pass(replace_names);
+        s.text.make_ascii_lowercase();
+        s.pass(|t, out| self.word.join(t, out));
+        s.text
     }
 
     /// `text_signals.elicits_chain_of_thought`, on lower-cased text.
@@ -205,7 +184,7 @@ impl TextSignals {
         Some((
             Some(exact_fingerprint(prompt.as_bytes())),
             header.map(exact_fingerprint),
-            Some(fingerprint(self.skeleton(head).as_bytes())),
+            Some(fingerprint(&self.skeleton(head.as_bytes()))),
             Some(self.cot(lowered.as_bytes())),
             coding.then(|| self.coding.is_match(lowered.as_bytes())),
             system_fp,
@@ -235,13 +214,14 @@ impl TextSignals {
                 .build()
                 .map_err(|e| PyValueError::new_err(format!("pattern {name}: {e}")))
         };
+        let rule = |name: &str| get(name).map(Rule::new);
         Ok(Self {
-            inline_code: get("inline_code")?,
-            quoted: get("quoted")?,
-            url: get("url")?,
-            ident: get("ident")?,
-            number: get("number")?,
-            word: get("word")?,
+            inline_code: rule("inline_code")?,
+            quoted: rule("quoted")?,
+            url: rule("url")?,
+            ident: rule("ident")?,
+            number: rule("number")?,
+            word: rule("word")?,
             coding: get("coding")?,
             cot: get("cot")?,
             process: get("process")?,
@@ -252,6 +232,18 @@ impl TextSignals {
             header_chars,
             header_min_chars,
         })
+    }
+
+    /// How each rule that has a hand-written scanner is taken: by the `scanner`, or by its
+    /// `regex` when the pattern is not the one the scanner was written for.
+    #[getter]
+    fn engines(&self) -> HashMap<&'static str, &'static str> {
+        let rules = [
+            ("ident", self.ident.engine()),
+            ("number", self.number.engine()),
+            ("word", self.word.engine()),
+        ];
+        rules.into_iter().collect()
     }
 
     /// The signals of `prompt` and `system` (`text_signals.signals`), or None when either
