@@ -55,28 +55,6 @@ fn fingerprint(text: &[u8]) -> String {
 
 /// `text_signals.exact_fingerprint`: blind to case and to runs of whitespace.
 fn exact_fingerprint(text: &[u8]) -> String {
-    // most text has no run of whitespace and none at either end: then each whitespace
-    // byte becomes a space and none is dropped, a map rather than a compacting pass
-    let two_spaces = |w: &[u8]| is_py_space(w[0]) && is_py_space(w[1]);
-    let single_spaced = match (text.first(), text.last()) {
-        (Some(&first), Some(&last)) => {
-            !is_py_space(first) && !is_py_space(last) && !text.windows(2).any(two_spaces)
-        }
-        _ => true,
-    };
-    if single_spaced {
-        let norm: Vec<u8> = text
-            .iter()
-            .map(|&b| {
-                if is_py_space(b) {
-                    b' '
-                } else {
-                    b.to_ascii_lowercase()
-                }
-            })
-            .collect();
-        return fingerprint(&norm);
-    }
     let mut norm = Vec::with_capacity(text.len());
     // a space goes in before a word only if a word came before it
     let mut gap = false;
